@@ -1,0 +1,3 @@
+from kubedefis.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""The `kubedefis` command: local cluster, deployment of the stack, grading, diagrams."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from kubedefis.errors import KubedefisError
+from kubedefis.shell import Status
+
+
+def _cluster_build(args: argparse.Namespace, status: Status) -> None:
+    from kubedefis.bootstrap import engine, plan
+
+    engine.ensure_docker(status)
+    node, _ = plan.build_offline(status)
+    print(node)
+
+
+def _cluster_up(args: argparse.Namespace, status: Status) -> None:
+    from kubedefis import cluster
+    from kubedefis.bootstrap import plan
+
+    spec, _ = plan.cluster_spec(status, args.name)
+    cluster.ensure_cluster(spec, status)
+    print(f"export KUBECONFIG={spec.kubeconfig}")
+
+
+def _cluster_down(args: argparse.Namespace, status: Status) -> None:
+    from kubedefis import cluster
+    from kubedefis.bootstrap import plan
+
+    spec, _ = plan.cluster_spec(status, args.name)
+    cluster.delete_cluster(spec, status)
+
+
+def _up(args: argparse.Namespace, status: Status) -> None:
+    from kubedefis import deploy
+
+    url = deploy.up(status, name=args.name, stage=args.stage)
+    print(url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubedefis", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="create the local cluster if needed, deploy the stack, print its URL")
+    up.add_argument("--name", help="kind cluster name (default: kubedefis, or $KUBEDEFIS_CLUSTER)")
+    up.add_argument("--stage", default="auto", help="what to deploy: defi2, full, or auto (the most complete)")
+    up.set_defaults(func=_up)
+
+    cluster = sub.add_parser("cluster", help="the local kind cluster")
+    csub = cluster.add_subparsers(dest="cluster_command", required=True)
+    build = csub.add_parser("build", help="build everything the cluster needs, offline (cached)")
+    build.set_defaults(func=_cluster_build)
+    cup = csub.add_parser("up", help="create or reuse the cluster and wait until it is ready")
+    cup.add_argument("--name")
+    cup.set_defaults(func=_cluster_up)
+    down = csub.add_parser("down", help="delete the cluster")
+    down.add_argument("--name")
+    down.set_defaults(func=_cluster_down)
+
+    args = parser.parse_args(argv)
+    status = Status()
+    start = time.monotonic()
+    try:
+        args.func(args, status)
+    except KubedefisError as exc:
+        print(f"kubedefis: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kubedefis: interrupted", file=sys.stderr)
+        return 130
+    status.info(f"done in {time.monotonic() - start:.0f}s")
+    return 0

@@ -1,0 +1,102 @@
+"""What the suite grades: which cluster, namespace and release, and how to find each component.
+
+With no target file the suite installs our own stack on the local kind cluster,
+one namespace per défi module. A target file points it at a stack that exists
+already (a group's namespace on the course cluster, or their own kind cluster).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubedefis.errors import KubedefisError
+
+
+@dataclass(frozen=True)
+class Component:
+    """How to find one part of the stack: a workload name and/or a pod label selector."""
+
+    selector: str = ""
+    name: str = ""  # Deployment/StatefulSet name
+    service: str = ""
+
+
+def _default_components() -> dict[str, Component]:
+    return {
+        "web": Component(selector="app=csc8567", name="csc8567", service="csc8567"),
+        "web-nodb": Component(selector="app=web-nodb", name="web-nodb"),
+    }
+
+
+@dataclass(frozen=True)
+class Target:
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None  # None: the suite makes one namespace per défi module
+    release: str = "kd"
+    deployed: bool = False  # True: grade what is there, install nothing
+    ingress_host: str | None = None
+    ingress_address: str = "127.0.0.1"
+    ingress_http_port: int = 8080
+    ingress_https_port: int = 8443
+    components: dict[str, Component] = field(default_factory=_default_components)
+
+    @property
+    def external(self) -> bool:
+        """Graded where it stands (not our local cluster)."""
+        return self.kubeconfig is not None or self.deployed
+
+
+def load(path: Path) -> Target:
+    """Read and validate a target file; every mistake is named with its key."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise KubedefisError(f"target file {path} does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise KubedefisError(f"target file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise KubedefisError(f"target file {path}: expected a mapping at the top level")
+    known = {f.name for f in fields(Target)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise KubedefisError(f"target file {path}: unknown keys {unknown}; known keys: {sorted(known)}")
+    values: dict[str, Any] = {}
+    for f in fields(Target):
+        if f.name not in raw:
+            continue
+        value = raw[f.name]
+        if f.name == "components":
+            values[f.name] = {**_default_components(), **_components(path, value)}
+        elif f.name in ("ingress_http_port", "ingress_https_port"):
+            if not isinstance(value, int) or not 0 < value < 65536:
+                raise KubedefisError(f"target file {path}: {f.name} must be a port number, not {value!r}")
+            values[f.name] = value
+        elif f.name == "deployed":
+            if not isinstance(value, bool):
+                raise KubedefisError(f"target file {path}: deployed must be true or false, not {value!r}")
+            values[f.name] = value
+        else:
+            if value is not None and not isinstance(value, str):
+                raise KubedefisError(f"target file {path}: {f.name} must be a string, not {value!r}")
+            values[f.name] = value
+    if values.get("kubeconfig"):
+        values["kubeconfig"] = str((path.parent / Path(values["kubeconfig"]).expanduser()).resolve())
+    return Target(**values)
+
+
+def _components(path: Path, value: Any) -> dict[str, Component]:
+    if not isinstance(value, dict):
+        raise KubedefisError(f"target file {path}: components must be a mapping of name -> {{selector, name, service}}")
+    out = {}
+    for key, spec in value.items():
+        if not isinstance(spec, dict) or set(spec) - {"selector", "name", "service"}:
+            raise KubedefisError(
+                f"target file {path}: components.{key} takes the keys selector, name and service, got {spec!r}"
+            )
+        out[key] = Component(**{k: str(v) for k, v in spec.items()})
+    return out

@@ -1,0 +1,202 @@
+"""The conformance suite's pytest plugin: options, fixtures, requirement markers, evidence.
+
+Registered by the repository's conftest.py. Every setting comes from a flag (or
+the target file); the fixtures record what they create and delete only that.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kubedefis import kube, paths
+from kubedefis.errors import KubedefisError
+from kubedefis.harness import target as target_mod
+from kubedefis.harness.access import IngressEndpoint
+from kubedefis.shell import Status, run
+
+RUN_ID = uuid.uuid4().hex[:6]
+
+
+# pytest-kind (installed with us) already registers --kubeconfig (grade that cluster instead
+# of creating one), --cluster-name, --kind-image and --kind-bin: we honour those.
+PYTEST_KIND_DEFAULT_NAME = "pytest-kind"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kubedefis", "kubedefis conformance")
+    group.addoption("--target", help="target file (YAML) describing the stack to grade")
+    group.addoption("--context", help="kubeconfig context")
+    group.addoption("--namespace", help="grade (or install into) this namespace only")
+    group.addoption("--release", help="Helm release name (default kd)")
+    group.addoption("--handin", default=str(paths.REPO_ROOT / "defis"), help="folder of the défi hand-ins (defiN/)")
+    group.addoption("--chart", default=str(paths.REPO_ROOT / "chart"), help="Helm chart to install (défis 6+)")
+    group.addoption("--values", action="append", default=[], help="extra values file for the chart (repeatable)")
+    group.addoption("--keep-namespaces", action="store_true", help="do not delete the namespaces the suite made")
+    group.addoption("--allow-disruption", action="store_true",
+                    help="allow destructive checks (pod deletion, load, attacks) on an external target")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirement(id, text): the défi requirement a test checks")
+    config.addinivalue_line("markers", "static: runs without a cluster (rendered manifests only)")
+    config.addinivalue_line("markers", "disruptive: deletes pods, loads or attacks the stack")
+
+
+@dataclass(frozen=True)
+class SuiteOptions:
+    target: target_mod.Target
+    handin: Path
+    chart: Path
+    values: tuple[Path, ...]
+    keep_namespaces: bool
+    allow_disruption: bool
+    cluster_name: str | None
+
+
+def _options(config: pytest.Config) -> SuiteOptions:
+    opt = config.getoption
+    tgt = target_mod.load(Path(opt("--target"))) if opt("--target") else target_mod.Target()
+    overrides = {
+        "kubeconfig": opt("--kubeconfig"),
+        "context": opt("--context"),
+        "namespace": opt("--namespace"),
+        "release": opt("--release"),
+    }
+    tgt = target_mod.Target(**{**tgt.__dict__, **{k: v for k, v in overrides.items() if v}})
+    return SuiteOptions(
+        target=tgt,
+        handin=Path(opt("--handin")),
+        chart=Path(opt("--chart")),
+        values=tuple(Path(v) for v in opt("--values")),
+        keep_namespaces=opt("--keep-namespaces"),
+        allow_disruption=opt("--allow-disruption") or not tgt.external,
+        cluster_name=None if opt("--cluster-name") == PYTEST_KIND_DEFAULT_NAME else opt("--cluster-name"),
+    )
+
+
+@pytest.fixture(scope="session")
+def suite(pytestconfig: pytest.Config) -> SuiteOptions:
+    try:
+        return _options(pytestconfig)
+    except KubedefisError as exc:
+        pytest.exit(f"kubedefis: {exc}", returncode=4)
+
+
+@dataclass
+class ClusterHandle:
+    """The cluster under test and the tools to act on it."""
+
+    kube: kube.Kube
+    kubectl: Path
+    helm: Path
+    kubeconfig: str
+    ingress_address: str
+    http_port: int
+    https_port: int
+    local_spec: object | None  # cluster.ClusterSpec for our kind cluster, None for an external one
+
+    def kubectl_command(self) -> list[str]:
+        """kubectl with the flags that point it at this cluster."""
+        command = [str(self.kubectl), "--kubeconfig", self.kubeconfig]
+        if self.kube.context:
+            command += ["--context", self.kube.context]
+        return command
+
+    def kubectl_run(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        return run([*self.kubectl_command(), *args], input=input, check=check).stdout
+
+    def ingress(self, host: str) -> IngressEndpoint:
+        return IngressEndpoint(self.ingress_address, self.http_port, self.https_port, host)
+
+    def load_images(self, refs: list[str]) -> None:
+        if self.local_spec is None:
+            raise KubedefisError("images can only be loaded into the local kind cluster; push them to a registry")
+        from kubedefis import cluster
+
+        cluster.load_images(self.local_spec, refs, Status())  # type: ignore[arg-type]
+
+
+def _tool(name: str) -> Path:
+    """A tool we built (cache), else one on PATH."""
+    built = sorted(paths.bin_dir().glob(f"*/{name}"))
+    built = [b for b in built if (b.parent / ".complete").exists()]
+    if built:
+        return built[-1]
+    found = shutil.which(name)
+    if not found:
+        raise KubedefisError(f"{name} not found: run `make up` (it builds it) or install it")
+    return Path(found)
+
+
+@pytest.fixture(scope="session")
+def cluster(suite: SuiteOptions) -> ClusterHandle:
+    tgt = suite.target
+    try:
+        if tgt.kubeconfig:
+            client = kube.connect(tgt.kubeconfig, tgt.context)
+            return ClusterHandle(client, _tool("kubectl"), _tool("helm"), client.kubeconfig, tgt.ingress_address,
+                                 tgt.ingress_http_port, tgt.ingress_https_port, None)
+        from kubedefis import cluster as provider
+        from kubedefis.bootstrap import plan
+
+        status = Status()
+        spec, tools = plan.cluster_spec(status, suite.cluster_name)
+        client = provider.ensure_cluster(spec, status)
+        return ClusterHandle(client, tools.kubectl, tools.helm, str(spec.kubeconfig), "127.0.0.1", spec.http_port,
+                             spec.https_port, spec)
+    except KubedefisError as exc:
+        pytest.exit(f"kubedefis: no cluster to test: {exc}", returncode=4)
+
+
+@pytest.fixture(scope="module")
+def namespace(request: pytest.FixtureRequest, suite: SuiteOptions, cluster: ClusterHandle) -> Iterator[str]:
+    """The target namespace in grading mode; otherwise a fresh one per défi module, deleted after."""
+    if suite.target.namespace:
+        yield suite.target.namespace
+        return
+    module = re.sub(r"[^a-z0-9]+", "-", request.module.__name__.rsplit(".", 1)[-1].lower()).strip("-")
+    name = f"kd-{module.removeprefix('test-')}-{RUN_ID}"[:63]
+    manifest = (
+        f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels:\n"
+        f"    kubedefis.io/run: {RUN_ID}\n    kubedefis.io/created-by: conformance\n"
+    )
+    cluster.kubectl_run("apply", "-f", "-", input=manifest)
+    yield name
+    if not suite.keep_namespaces and not os.environ.get("KUBEDEFIS_KEEP_NAMESPACES"):
+        cluster.kubectl_run("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture(scope="session")
+def handin(suite: SuiteOptions) -> Path:
+    return suite.handin
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("requirement")
+        if marker:
+            item.user_properties.append(("requirement", marker.args[0]))
+            if len(marker.args) > 1:
+                item.user_properties.append(("requirement_text", marker.args[1]))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    funcargs = getattr(item, "funcargs", {})
+    handle, ns = funcargs.get("cluster"), funcargs.get("namespace")
+    if isinstance(handle, ClusterHandle) and isinstance(ns, str):
+        text = kube.evidence(handle.kube, ns) + "\n" + kube.pod_logs(handle.kube, ns, tail=20)
+        report.sections.append(("kubernetes evidence", text))
+        item.user_properties.append(("evidence", text[-20000:]))
