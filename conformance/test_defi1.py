@@ -13,12 +13,10 @@ COMPONENT = "web-nodb"
 
 @pytest.fixture(scope="module")
 def web(suite, cluster, namespace, handin):
-    component = suite.target.components[COMPONENT]
     if not suite.target.deployed:
         stack.ensure_web_nodb_image(cluster)
         stack.apply_handin(cluster, namespace, handin / "defi1")
-    stack.wait_deployment(cluster, namespace, component, timeouts.POD_READY)
-    return component
+    return stack.wait_component(cluster, namespace, suite.target.component(COMPONENT), timeouts.POD_READY)
 
 
 @pytest.mark.static
@@ -40,8 +38,9 @@ def test_pod_is_running(cluster, namespace, web):
 @pytest.mark.requirement("D1.3", "the page answers on localhost through kubectl port-forward")
 def test_page_served_through_port_forward(cluster, namespace, web):
     path = "/defi1/check?from=kubedefis"
-    with access.port_forward(cluster.kubectl_command(), namespace, f"deployment/{web.name}", 5000,
-                             timeouts.PROXY_START) as port:
+    with access.port_forward(
+        cluster.kubectl_command(), namespace, f"{web.kind.lower()}/{web.name}", 5000, timeouts.PROXY_START
+    ) as port:
         response = access.wait_http(
             "the page through port-forward",
             lambda: access.http("GET", f"http://127.0.0.1:{port}{path}"),

@@ -27,6 +27,7 @@ from kubedefis.waits import Check, wait_for
 
 DEFAULT_NAME = "kubedefis"
 READY_TIMEOUT = float(os.environ.get("KUBEDEFIS_CLUSTER_TIMEOUT", "420"))
+RESTART_TIMEOUT = 150.0  # a stopped node (dockerd restarted) coming back; past that we recreate
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,6 @@ def kind_cluster(spec: ClusterSpec) -> KindCluster:
 
 def ensure_cluster(spec: ClusterSpec, status: Status) -> kube.Kube:
     """Create the cluster if absent, reuse it if present and compatible; return a ready client."""
-    cluster = kind_cluster(spec)
     if cluster_exists(spec):
         current = node_image_of(spec)
         if current and current != spec.node_image:
@@ -132,27 +132,14 @@ def ensure_cluster(spec: ClusterSpec, status: Status) -> kube.Kube:
                 f"Delete it with `make down` (or `kind delete cluster --name {spec.name}`), "
                 "or pick another name with KUBEDEFIS_CLUSTER."
             )
-        _restart_if_stopped(spec, status)
-        spec.kubeconfig.write_text(run([str(spec.kind), "get", "kubeconfig", "--name", spec.name]).stdout)
-        status.info(f"reusing kind cluster {spec.name!r}")
+        client = _reuse(spec, status)
+        if client is None:
+            delete_cluster(spec, status)
+            client = _create(spec, status)
     else:
-        check_disk(paths.cache_root())
-        for port in (spec.http_port, spec.https_port):
-            check_port_free(port)
-        config_file = spec.state_dir / "kind-config.yaml"
-        config_file.write_text(spec.kind_config())
-        spec.kubeconfig.unlink(missing_ok=True)
-        with status.step(f"Creating kind cluster {spec.name!r} (node image {spec.node_image})"):
-            try:
-                cluster.create(config_file=config_file)
-            except subprocess.CalledProcessError as exc:
-                raise KubedefisError(
-                    f"kind could not create the cluster (exit {exc.returncode}); its output is above. "
-                    f"Try again after `make down`."
-                ) from exc
+        client = _create(spec, status)
     # Also make plain `kubectl` work, as kind does by default.
     subprocess.run([str(spec.kind), "export", "kubeconfig", "--name", spec.name], capture_output=True)
-    client = kube.connect(spec.kubeconfig)
     with status.step("Installing add-ons (Ingress controller, metrics-server)"):
         install_addons(spec)
     with status.step("Waiting for the cluster to be ready"):
@@ -160,13 +147,48 @@ def ensure_cluster(spec: ClusterSpec, status: Status) -> kube.Kube:
     return client
 
 
-def _restart_if_stopped(spec: ClusterSpec, status: Status) -> None:
+def _create(spec: ClusterSpec, status: Status) -> kube.Kube:
+    check_disk(paths.cache_root())
+    for port in (spec.http_port, spec.https_port):
+        check_port_free(port)
+    config_file = spec.state_dir / "kind-config.yaml"
+    spec.state_dir.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(spec.kind_config())
+    spec.kubeconfig.unlink(missing_ok=True)
+    with status.step(f"Creating kind cluster {spec.name!r} (node image {spec.node_image})"):
+        try:
+            kind_cluster(spec).create(config_file=config_file)
+        except subprocess.CalledProcessError as exc:
+            raise KubedefisError(
+                f"kind could not create the cluster (exit {exc.returncode}); its output is above. "
+                "Try again after `make down`."
+            ) from exc
+    return kube.connect(spec.kubeconfig)
+
+
+def _reuse(spec: ClusterSpec, status: Status) -> kube.Kube | None:
+    """A client for the existing cluster, restarting its node if stopped; None if it cannot come back."""
     running = subprocess.run(
         ["docker", "inspect", "--format", "{{.State.Running}}", spec.node_container], capture_output=True, text=True
     ).stdout.strip()
     if running == "false":
         with status.step(f"Starting the stopped node container {spec.node_container}"):
             run(["docker", "start", spec.node_container])
+    spec.state_dir.mkdir(parents=True, exist_ok=True)
+    spec.kubeconfig.write_text(run([str(spec.kind), "get", "kubeconfig", "--name", spec.name]).stdout)
+    try:
+        client = wait_for(
+            f"the API server of {spec.name!r}",
+            lambda: Check(True, kube.connect(spec.kubeconfig, timeout=5)),
+            timeout=RESTART_TIMEOUT,
+            interval=2,
+        )
+        wait_for("the node to be Ready", lambda: kube.nodes_ready(client), timeout=RESTART_TIMEOUT)  # type: ignore[arg-type]
+    except KubedefisError as exc:
+        status.info(f"the existing cluster does not come back ({str(exc).splitlines()[0]}): recreating it")
+        return None
+    status.info(f"reusing kind cluster {spec.name!r}")
+    return client
 
 
 def addon_manifests(spec: ClusterSpec) -> str:
@@ -177,16 +199,28 @@ def addon_manifests(spec: ClusterSpec) -> str:
 
 def install_addons(spec: ClusterSpec) -> None:
     run(
-        [str(spec.kubectl), "--kubeconfig", str(spec.kubeconfig), "apply", "--server-side", "--force-conflicts",
-         "-f", "-"],
+        [
+            str(spec.kubectl),
+            "--kubeconfig",
+            str(spec.kubeconfig),
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
         input=addon_manifests(spec),
     )
 
 
 def wait_ready(client: kube.Kube, timeout: float) -> None:
     """Nodes Ready, DNS, CNI, storage, Ingress controller and metrics API all serving."""
-    wait_for("the node to be Ready", lambda: kube.nodes_ready(client), timeout=timeout,
-             evidence=lambda: kube.evidence(client, "kube-system"))
+    wait_for(
+        "the node to be Ready",
+        lambda: kube.nodes_ready(client),
+        timeout=timeout,
+        evidence=lambda: kube.evidence(client, "kube-system"),
+    )
     checks = [
         ("kube-system", "coredns", kube.deployment_ready),
         ("ingress", "traefik", kube.deployment_ready),
@@ -231,9 +265,20 @@ def load_images(spec: ClusterSpec, images: list[str], status: Status) -> None:
 
 def _node_image_ids(spec: ClusterSpec, ref: str) -> str:
     proc = subprocess.run(
-        ["docker", "exec", spec.node_container, "crictl", "inspecti", "-o", "go-template",
-         "--template", "{{.status.id}}", ref],
-        capture_output=True, text=True,
+        [
+            "docker",
+            "exec",
+            spec.node_container,
+            "crictl",
+            "inspecti",
+            "-o",
+            "go-template",
+            "--template",
+            "{{.status.id}}",
+            ref,
+        ],
+        capture_output=True,
+        text=True,
     )
     return proc.stdout.strip()
 

@@ -51,7 +51,9 @@ def deploy_defi2(spec: cluster.ClusterSpec, client: kube.Kube, status: Status) -
     with status.step(f"Deploying défi 2 into namespace {NAMESPACE}"):
         ensure_namespace(spec, NAMESPACE)
         handin = paths.REPO_ROOT / "defis/defi2"
-        kubectl(spec, "apply", "-n", NAMESPACE, "-f", str(handin / "deployment.yaml"), "-f", str(handin / "service.yaml"))
+        kubectl(
+            spec, "apply", "-n", NAMESPACE, "-f", str(handin / "deployment.yaml"), "-f", str(handin / "service.yaml")
+        )
         kubectl(spec, "apply", "-n", NAMESPACE, "-f", "-", input=DEFI2_INGRESS.format(host=DEFI2_HOST))
         kube.wait_deployment(client, NAMESPACE, "csc8567", timeout=180)
     return f"http://{DEFI2_HOST}:{spec.http_port}/"

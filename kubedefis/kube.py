@@ -74,7 +74,7 @@ def connect(kubeconfig: str | Path | None = None, context: str | None = None, ti
         api_client = config.new_client_from_config(config_file=path, context=context)
     except ConfigException as exc:
         raise KubedefisError(f"kubeconfig {path} is not usable: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - malformed YAML and the like
+    except Exception as exc:
         raise KubedefisError(f"kubeconfig {path} could not be read: {exc}") from exc
     try:
         client.VersionApi(api_client).get_code(_request_timeout=timeout)
@@ -188,8 +188,11 @@ def recent_events(kube: Kube, namespace: str, name_prefix: str = "", limit: int 
         + (f" (x{e.count})" if e.count and e.count > 1 else "")
         for e in selected[-limit:]
     ]
-    return f"recent events in {namespace}" + (f" for {name_prefix}*" if name_prefix else "") + ":\n" + (
-        "\n".join(lines) or "  (none)"
+    return (
+        f"recent events in {namespace}"
+        + (f" for {name_prefix}*" if name_prefix else "")
+        + ":\n"
+        + ("\n".join(lines) or "  (none)")
     )
 
 
@@ -208,8 +211,11 @@ def pod_summary(kube: Kube, namespace: str, label_selector: str = "") -> str:
                 detail = "running"
             statuses.append(f"{cs.name}:{detail},ready={cs.ready},restarts={cs.restart_count}")
         lines.append(f"  {pod.metadata.name} {pod.status.phase} {' '.join(statuses)}")
-    return f"pods in {namespace}" + (f" ({label_selector})" if label_selector else "") + ":\n" + (
-        "\n".join(lines) or "  (none)"
+    return (
+        f"pods in {namespace}"
+        + (f" ({label_selector})" if label_selector else "")
+        + ":\n"
+        + ("\n".join(lines) or "  (none)")
     )
 
 
@@ -239,7 +245,7 @@ def evidence(kube: Kube, namespace: str, name_prefix: str = "", label_selector: 
     ):
         try:
             parts.append(part())
-        except Exception as exc:  # noqa: BLE001 - evidence must never hide the real failure
+        except Exception as exc:
             parts.append(f"(evidence unavailable: {exc})")
     return "\n".join(parts)
 

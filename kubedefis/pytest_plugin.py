@@ -20,6 +20,7 @@ from kubedefis import kube, paths
 from kubedefis.errors import KubedefisError
 from kubedefis.harness import target as target_mod
 from kubedefis.harness.access import IngressEndpoint
+from kubedefis.harness.helm import Helm
 from kubedefis.shell import Status, run
 
 RUN_ID = uuid.uuid4().hex[:6]
@@ -40,8 +41,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chart", default=str(paths.REPO_ROOT / "chart"), help="Helm chart to install (défis 6+)")
     group.addoption("--values", action="append", default=[], help="extra values file for the chart (repeatable)")
     group.addoption("--keep-namespaces", action="store_true", help="do not delete the namespaces the suite made")
-    group.addoption("--allow-disruption", action="store_true",
-                    help="allow destructive checks (pod deletion, load, attacks) on an external target")
+    group.addoption(
+        "--allow-disruption",
+        action="store_true",
+        help="allow destructive checks (pod deletion, load, attacks) on an external target",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -96,7 +100,7 @@ class ClusterHandle:
 
     kube: kube.Kube
     kubectl: Path
-    helm: Path
+    helm_path: Path
     kubeconfig: str
     ingress_address: str
     http_port: int
@@ -113,6 +117,9 @@ class ClusterHandle:
     def kubectl_run(self, *args: str, input: str | None = None, check: bool = True) -> str:
         return run([*self.kubectl_command(), *args], input=input, check=check).stdout
 
+    def helm(self) -> Helm:
+        return Helm(self.helm_path, self.kubeconfig, self.kube.context)
+
     def ingress(self, host: str) -> IngressEndpoint:
         return IngressEndpoint(self.ingress_address, self.http_port, self.https_port, host)
 
@@ -124,7 +131,7 @@ class ClusterHandle:
         cluster.load_images(self.local_spec, refs, Status())  # type: ignore[arg-type]
 
 
-def _tool(name: str) -> Path:
+def find_tool(name: str) -> Path:
     """A tool we built (cache), else one on PATH."""
     built = sorted(paths.bin_dir().glob(f"*/{name}"))
     built = [b for b in built if (b.parent / ".complete").exists()]
@@ -142,16 +149,25 @@ def cluster(suite: SuiteOptions) -> ClusterHandle:
     try:
         if tgt.kubeconfig:
             client = kube.connect(tgt.kubeconfig, tgt.context)
-            return ClusterHandle(client, _tool("kubectl"), _tool("helm"), client.kubeconfig, tgt.ingress_address,
-                                 tgt.ingress_http_port, tgt.ingress_https_port, None)
+            return ClusterHandle(
+                client,
+                find_tool("kubectl"),
+                find_tool("helm"),
+                client.kubeconfig,
+                tgt.ingress_address,
+                tgt.ingress_http_port,
+                tgt.ingress_https_port,
+                None,
+            )
         from kubedefis import cluster as provider
         from kubedefis.bootstrap import plan
 
         status = Status()
         spec, tools = plan.cluster_spec(status, suite.cluster_name)
         client = provider.ensure_cluster(spec, status)
-        return ClusterHandle(client, tools.kubectl, tools.helm, str(spec.kubeconfig), "127.0.0.1", spec.http_port,
-                             spec.https_port, spec)
+        return ClusterHandle(
+            client, tools.kubectl, tools.helm, str(spec.kubeconfig), "127.0.0.1", spec.http_port, spec.https_port, spec
+        )
     except KubedefisError as exc:
         pytest.exit(f"kubedefis: no cluster to test: {exc}", returncode=4)
 

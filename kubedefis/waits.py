@@ -61,11 +61,12 @@ def wait_for(
             if check.done:
                 return check.value
             if fail_fast and (reason := fail_fast(check)):
-                raise WaitTimeout(what, timeout - (deadline - time.monotonic()), f"{last} ({reason})",
-                                  evidence() if evidence else "")
+                raise WaitTimeout(
+                    what, timeout - (deadline - time.monotonic()), f"{last} ({reason})", evidence() if evidence else ""
+                )
         except WaitTimeout:
             raise
-        except Exception as exc:  # noqa: BLE001 - transient errors are states to report
+        except Exception as exc:
             last = f"{type(exc).__name__}: {exc}"
         remaining = deadline - time.monotonic()
         if remaining <= 0:

@@ -99,9 +99,7 @@ def start_dockerd(timeout: float = 60.0) -> None:
 
 def check_privileged_containers(image: str) -> None:
     """Fail early, with the reason, when privileged containers cannot start (kind needs them)."""
-    proc = subprocess.run(
-        ["docker", "run", "--rm", "--privileged", "--entrypoint", "true", image], capture_output=True
-    )
+    proc = subprocess.run(["docker", "run", "--rm", "--privileged", "--entrypoint", "true", image], capture_output=True)
     if proc.returncode != 0:
         raise KubedefisError(
             "docker cannot run privileged containers, which kind's nodes are:\n"

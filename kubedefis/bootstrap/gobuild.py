@@ -273,9 +273,7 @@ def build_etcd(status: Status, image_tag: str) -> Path:
         ]
     )
     ldflags = [f"-X 'go.etcd.io/etcd/api/v3/version.GitSHA={version}'"]
-    return build_wrapper_module(
-        "etcd", version, go_mod, ["."], status=status, ldflags=ldflags, main_go=ETCD_MAIN
-    )
+    return build_wrapper_module("etcd", version, go_mod, ["."], status=status, ldflags=ldflags, main_go=ETCD_MAIN)
 
 
 # --- everything else ----------------------------------------------------------------------------
@@ -303,8 +301,13 @@ def simple_tools() -> list[GoTool]:
             tags=("no_btrfs", "no_devmapper", "no_zfs", "no_aufs"),
             ldflags=(f"-X github.com/containerd/containerd/v2/version.Version={versions.CONTAINERD}",),
         ),
-        GoTool("crictl", "sigs.k8s.io/cri-tools", versions.CRICTL, ("sigs.k8s.io/cri-tools/cmd/crictl",),
-               ldflags=(f"-X sigs.k8s.io/cri-tools/pkg/version.Version={versions.CRICTL}",)),
+        GoTool(
+            "crictl",
+            "sigs.k8s.io/cri-tools",
+            versions.CRICTL,
+            ("sigs.k8s.io/cri-tools/cmd/crictl",),
+            ldflags=(f"-X sigs.k8s.io/cri-tools/pkg/version.Version={versions.CRICTL}",),
+        ),
         GoTool(
             "kube-router",
             "github.com/cloudnativelabs/kube-router/v2",

@@ -131,8 +131,9 @@ def specs(built: dict[str, Path]) -> tuple[ClusterImages, list[ImageSpec]]:
     coredns = f"{registry}/coredns/coredns:{tags['coredns']}"
     out.append(ImageSpec(coredns, {"/coredns": built["coredns"] / "coredns"}, entrypoint=("/coredns",)))
     pause = f"{registry}/pause:{tags['pause']}"
-    out.append(ImageSpec(pause, {"/pause": paths.bin_dir() / f"pause-{tags['pause']}" / "pause"},
-                         entrypoint=("/pause",)))
+    out.append(
+        ImageSpec(pause, {"/pause": paths.bin_dir() / f"pause-{tags['pause']}" / "pause"}, entrypoint=("/pause",))
+    )
     kube_router = f"kubedefis/kube-router:{versions.KUBE_ROUTER}"
     out.append(
         ImageSpec(

@@ -87,18 +87,35 @@ def build_node_image(built: dict[str, Path], images: ClusterImages, status: Stat
         return ref
     with status.step(f"Assembling node image {ref}"):
         subprocess.run(["docker", "rm", "-f", BUILD_CONTAINER], capture_output=True)
-        run(["docker", "run", "-d", "--privileged", "--name", BUILD_CONTAINER, "--entrypoint", "sleep", base,
-             "infinity"])
+        run(
+            [
+                "docker",
+                "run",
+                "-d",
+                "--privileged",
+                "--name",
+                BUILD_CONTAINER,
+                "--entrypoint",
+                "sleep",
+                base,
+                "infinity",
+            ]
+        )
         try:
             _populate(built, images)
             _import_images(images, status)
             run(
                 [
-                    "docker", "commit",
-                    "--change", 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
-                    "--change", "ENV container=docker",
-                    "--change", "STOPSIGNAL SIGRTMIN+3",
-                    BUILD_CONTAINER, ref,
+                    "docker",
+                    "commit",
+                    "--change",
+                    'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
+                    "--change",
+                    "ENV container=docker",
+                    "--change",
+                    "STOPSIGNAL SIGRTMIN+3",
+                    BUILD_CONTAINER,
+                    ref,
                 ]
             )
         finally:
@@ -136,9 +153,23 @@ def _import_images(images: ClusterImages, status: Status) -> None:
     status.info(f"importing {len(refs)} images into the node's containerd")
     save = subprocess.Popen(["docker", "save", *refs], stdout=subprocess.PIPE)
     imported = subprocess.run(
-        ["docker", "exec", "-i", BUILD_CONTAINER, "ctr", "--namespace=k8s.io", "images", "import",
-         "--label=io.cri-containerd.pinned=pinned", "--all-platforms", "--no-unpack", "--digests", "-"],
-        stdin=save.stdout, capture_output=True,
+        [
+            "docker",
+            "exec",
+            "-i",
+            BUILD_CONTAINER,
+            "ctr",
+            "--namespace=k8s.io",
+            "images",
+            "import",
+            "--label=io.cri-containerd.pinned=pinned",
+            "--all-platforms",
+            "--no-unpack",
+            "--digests",
+            "-",
+        ],
+        stdin=save.stdout,
+        capture_output=True,
     )
     if save.wait() != 0 or imported.returncode != 0:
         raise KubedefisError("importing images into the node image failed:\n" + imported.stderr.decode()[-2000:])
@@ -146,8 +177,12 @@ def _import_images(images: ClusterImages, status: Status) -> None:
     missing = [ref for ref in refs if _normalise(ref) not in listed.split()]
     if missing:
         raise KubedefisError(f"images missing from the node image after import: {missing}")
-    _exec("sh", "-c", "pkill containerd; while pgrep -x containerd >/dev/null; do sleep 0.2; done; "
-          "rm -f /var/log/containerd-build.log")
+    _exec(
+        "sh",
+        "-c",
+        "pkill containerd; while pgrep -x containerd >/dev/null; do sleep 0.2; done; "
+        "rm -f /var/log/containerd-build.log",
+    )
 
 
 def _normalise(ref: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kubedefis import paths, versions
 from kubedefis.bootstrap import engine, gobuild, images, nodeimage, rootfs
-from kubedefis.cluster import ClusterSpec, DEFAULT_NAME, upstream_addon_images
+from kubedefis.cluster import DEFAULT_NAME, ClusterSpec, upstream_addon_images
 from kubedefis.errors import KubedefisError
 from kubedefis.shell import Status
 

@@ -73,9 +73,16 @@ def slim_down(root: Path, suite: str) -> None:
         f"deb {MIRROR} {suite} main\ndeb {MIRROR} {suite}-updates main\n"
         f"deb http://deb.debian.org/debian-security {suite}-security main\n"
     )
-    for pattern in ("var/lib/apt/lists/*", "var/cache/apt/archives/*.deb", "var/cache/apt/*.bin",
-                    "usr/share/doc/*/[!c]*", "usr/share/man/*", "usr/share/info/*", "var/log/*.log",
-                    "usr/share/locale/*"):
+    for pattern in (
+        "var/lib/apt/lists/*",
+        "var/cache/apt/archives/*.deb",
+        "var/cache/apt/*.bin",
+        "usr/share/doc/*/[!c]*",
+        "usr/share/man/*",
+        "usr/share/info/*",
+        "var/log/*.log",
+        "usr/share/locale/*",
+    ):
         for path in root.glob(pattern):
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)

@@ -36,8 +36,14 @@ class Response:
         return f"<{self.status} {self.headers.get('content-type', '')} {self.text[:300]!r}>"
 
 
-def http(method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | str | None = None,
-         timeout: float = 30.0) -> Response:
+def http(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | str | None = None,
+    timeout: float = 30.0,
+) -> Response:
     data = body.encode() if isinstance(body, str) else body
     resp = _HTTP.request(method, url, headers=headers or {}, body=data, timeout=timeout, redirect=False)
     return Response(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.data)
@@ -56,20 +62,34 @@ class IngressEndpoint:
         port = self.http_port if scheme == "http" else self.https_port
         return f"{scheme}://{self.host}:{port}{path}"
 
-    def request(self, method: str, path: str = "/", *, scheme: str = "http", headers: dict[str, str] | None = None,
-                body: bytes | str | None = None, timeout: float = 30.0) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str = "/",
+        *,
+        scheme: str = "http",
+        headers: dict[str, str] | None = None,
+        body: bytes | str | None = None,
+        timeout: float = 30.0,
+    ) -> Response:
         """Connect to the controller's address but present the Ingress host (Host header, and SNI for TLS)."""
         port = self.http_port if scheme == "http" else self.https_port
         all_headers = {"Host": self.host if port in (80, 443) else f"{self.host}:{port}", **(headers or {})}
         data = body.encode() if isinstance(body, str) else body
         if scheme == "https":
             pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
-                self.address, port, server_hostname=self.host, assert_hostname=False, cert_reqs="CERT_NONE",
-                retries=False, timeout=urllib3.Timeout(connect=5, read=timeout),
+                self.address,
+                port,
+                server_hostname=self.host,
+                assert_hostname=False,
+                cert_reqs="CERT_NONE",
+                retries=False,
+                timeout=urllib3.Timeout(connect=5, read=timeout),
             )
         else:
-            pool = urllib3.HTTPConnectionPool(self.address, port, retries=False,
-                                              timeout=urllib3.Timeout(connect=5, read=timeout))
+            pool = urllib3.HTTPConnectionPool(
+                self.address, port, retries=False, timeout=urllib3.Timeout(connect=5, read=timeout)
+            )
         with pool:
             resp = pool.request(method, path, headers=all_headers, body=data, redirect=False)
         return Response(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.data)
@@ -123,8 +143,9 @@ class _Background:
 
 
 @contextmanager
-def port_forward(kubectl: list[str], namespace: str, resource: str, remote_port: int,
-                 timeout: float = 30.0) -> Iterator[int]:
+def port_forward(
+    kubectl: list[str], namespace: str, resource: str, remote_port: int, timeout: float = 30.0
+) -> Iterator[int]:
     """`kubectl port-forward` to a free local port (kubectl picks it and prints it).
 
     `kubectl` is the command with its connection flags (kubeconfig, context).

@@ -78,6 +78,17 @@ def quantity(value: Any) -> Decimal | None:
         return None
 
 
+def pod_labels_match(obj: Obj, selector: str) -> bool:
+    """Whether a workload's pod template (or a Pod) carries every label of `k=v,k2=v2`."""
+    labels = (
+        obj.get("metadata", {})
+        if obj.get("kind") == "Pod"
+        else obj.get("spec", {}).get("template", {}).get("metadata", {})
+    ).get("labels") or {}
+    pairs = [p.split("=", 1) for p in selector.split(",") if p]
+    return all(labels.get(k) == v for k, v in pairs)
+
+
 def replicas(obj: Obj, expected: int) -> list[Finding]:
     found = obj.get("spec", {}).get("replicas", 1)
     return [] if found == expected else [Finding(name_of(obj), f"{expected} replicas", f"{found}")]
@@ -90,8 +101,9 @@ def _quantity_matches(found: Any, expected: str, tolerance: Decimal) -> bool:
     return abs(got - want) <= want * tolerance
 
 
-def resources(obj: Obj, requests: dict[str, str], limits: dict[str, str],
-              tolerance: Decimal = Decimal("0.05")) -> list[Finding]:
+def resources(
+    obj: Obj, requests: dict[str, str], limits: dict[str, str], tolerance: Decimal = Decimal("0.05")
+) -> list[Finding]:
     """Every container requests and is limited to the given amounts.
 
     The tolerance accepts "100M" where "100Mi" is asked (the course writes "100 Mo").
@@ -104,8 +116,9 @@ def resources(obj: Obj, requests: dict[str, str], limits: dict[str, str],
             have = res.get(section) or {}
             for resource, amount in wanted.items():
                 if not _quantity_matches(have.get(resource), amount, tolerance):
-                    findings.append(Finding(where, f"{section}.{resource} = {amount}",
-                                            str(have.get(resource, "nothing"))))
+                    findings.append(
+                        Finding(where, f"{section}.{resource} = {amount}", str(have.get(resource, "nothing")))
+                    )
     return findings or ([] if containers(obj) else [Finding(name_of(obj), "containers", "none")])
 
 
@@ -118,14 +131,34 @@ def selects(selector: dict[str, str] | None, labels: dict[str, str] | None) -> b
     return bool(selector) and all((labels or {}).get(k) == v for k, v in (selector or {}).items())
 
 
+def label_selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """Kubernetes LabelSelector semantics (matchLabels and matchExpressions) on a set of labels."""
+    if selector is None:
+        return False
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        ok = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }.get(op, False)
+        if not ok:
+            return False
+    return True
+
+
 def service_routes_to(svc: Obj, workload: Obj) -> list[Finding]:
     """The Service selects the workload's pods and targets a port their containers expose."""
     labels = workload.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
     selector = svc.get("spec", {}).get("selector")
     findings = []
     if not selects(selector, labels):
-        findings.append(Finding(name_of(svc), f"a selector matching the pods of {name_of(workload)} ({labels})",
-                                str(selector)))
+        findings.append(
+            Finding(name_of(svc), f"a selector matching the pods of {name_of(workload)} ({labels})", str(selector))
+        )
     exposed: set[Any] = set()
     for container in containers(workload):
         for port in container.get("ports") or []:
@@ -135,8 +168,9 @@ def service_routes_to(svc: Obj, workload: Obj) -> list[Finding]:
     for port in svc.get("spec", {}).get("ports") or []:
         target = port.get("targetPort", port.get("port"))
         if exposed and target not in exposed:
-            findings.append(Finding(name_of(svc), f"targetPort among the container ports {sorted(map(str, exposed))}",
-                                    str(target)))
+            findings.append(
+                Finding(name_of(svc), f"targetPort among the container ports {sorted(map(str, exposed))}", str(target))
+            )
     return findings
 
 

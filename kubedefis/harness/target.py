@@ -20,15 +20,20 @@ from kubedefis.errors import KubedefisError
 class Component:
     """How to find one part of the stack: a workload name and/or a pod label selector."""
 
-    selector: str = ""
-    name: str = ""  # Deployment/StatefulSet name
-    service: str = ""
+    selector: str = ""  # pod label selector; the workload and Services are found from it
+    name: str = ""  # Deployment/StatefulSet name, when the selector alone is ambiguous
+    service: str = ""  # Service name, likewise
 
 
 def _default_components() -> dict[str, Component]:
+    """Our stack's components, found by label in the défi's namespace (hand-ins and chart alike)."""
+    by_component = {
+        key: Component(selector=f"app.kubernetes.io/component={key}") for key in ("site", "api", "public", "database")
+    }
     return {
-        "web": Component(selector="app=csc8567", name="csc8567", service="csc8567"),
-        "web-nodb": Component(selector="app=web-nodb", name="web-nodb"),
+        "web-nodb": Component(selector="app=web-nodb"),
+        "web": Component(selector="app=csc8567"),
+        **by_component,
     }
 
 
@@ -44,6 +49,14 @@ class Target:
     ingress_http_port: int = 8080
     ingress_https_port: int = 8443
     components: dict[str, Component] = field(default_factory=_default_components)
+
+    def component(self, key: str) -> Component:
+        """A component with the release name filled in."""
+        try:
+            raw = self.components[key]
+        except KeyError as exc:
+            raise KubedefisError(f"the target names no component {key!r} (known: {sorted(self.components)})") from exc
+        return Component(*(getattr(raw, f.name).replace("{release}", self.release) for f in fields(Component)))
 
     @property
     def external(self) -> bool:

@@ -6,7 +6,6 @@ import pytest
 from variants import broken_handin, of_kind, outcomes
 
 
-
 @pytest.fixture(autouse=True)
 def shorter_deadlines(monkeypatch):
     # The broken stacks never answer: do not wait the full deadlines for that.
@@ -37,8 +36,14 @@ def serves_nothing(docs):
 
 
 DEFI2_CASES = {
-    "two-replicas": (two_replicas, {"test_handin_declares_three_replicas", "test_three_replicas_ready",
-                                    "test_service_is_clusterip_with_ready_endpoints"}),
+    "two-replicas": (
+        two_replicas,
+        {
+            "test_handin_declares_three_replicas",
+            "test_three_replicas_ready",
+            "test_service_is_clusterip_with_ready_endpoints",
+        },
+    ),
     "no-limits": (no_limits, {"test_handin_declares_requests_and_limits", "test_every_pod_has_requests_and_limits"}),
     "wrong-port": (wrong_port, {"test_handin_service_routes_to_the_pods", "test_page_through_kubectl_proxy"}),
 }

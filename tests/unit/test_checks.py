@@ -44,7 +44,9 @@ def test_missing_limits_are_found():
 def test_equivalent_quantities_are_accepted():
     dep = deployment()
     dep["spec"]["template"]["spec"]["containers"][0]["resources"] = {
-        "requests": {"cpu": "0.1", "memory": "100M"}, "limits": {"cpu": "0.2", "memory": "200M"}}
+        "requests": {"cpu": "0.1", "memory": "100M"},
+        "limits": {"cpu": "0.2", "memory": "200M"},
+    }
     assert checks.resources(dep, REQ, LIM) == []
 
 

@@ -7,11 +7,15 @@ from kubedefis.bootstrap import runc_capfilter
 
 
 def test_filters_every_set(tmp_path: Path, monkeypatch):
-    spec = {"process": {"capabilities": {
-        "bounding": ["CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"],
-        "effective": ["CAP_SYS_RESOURCE", "CAP_CHOWN"],
-        "permitted": ["CAP_SYS_RESOURCE"],
-    }}}
+    spec = {
+        "process": {
+            "capabilities": {
+                "bounding": ["CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"],
+                "effective": ["CAP_SYS_RESOURCE", "CAP_CHOWN"],
+                "permitted": ["CAP_SYS_RESOURCE"],
+            }
+        }
+    }
     config = tmp_path / "config.json"
     config.write_text(json.dumps(spec))
     monkeypatch.setattr(runc_capfilter, "bounding_set", lambda: {"CAP_SYS_ADMIN", "CAP_CHOWN"})

@@ -14,7 +14,9 @@ def test_defaults_match_our_stack():
 
 def test_file_overrides_and_keeps_default_components(tmp_path: Path):
     f = tmp_path / "u-123.yaml"
-    f.write_text("namespace: u-123\ndeployed: true\ncomponents:\n  web: {name: site, selector: app=site, service: site}\n")
+    f.write_text(
+        "namespace: u-123\ndeployed: true\ncomponents:\n  web: {name: site, selector: app=site, service: site}\n"
+    )
     t = target.load(f)
     assert t.namespace == "u-123" and t.deployed and t.external
     assert t.components["web"].name == "site"

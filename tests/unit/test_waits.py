@@ -17,8 +17,13 @@ def test_returns_the_value_once_the_condition_holds():
 
 def test_timeout_reports_last_state_and_evidence():
     with pytest.raises(WaitTimeout) as info:
-        wait_for("never", lambda: Check(False, state="still 1/3 ready"), timeout=0.05, interval=0.01,
-                 evidence=lambda: "events: BackOff")
+        wait_for(
+            "never",
+            lambda: Check(False, state="still 1/3 ready"),
+            timeout=0.05,
+            interval=0.01,
+            evidence=lambda: "events: BackOff",
+        )
     message = str(info.value)
     assert "waiting for never" in message
     assert "still 1/3 ready" in message
@@ -38,6 +43,11 @@ def test_transient_errors_are_states_not_failures():
 
 def test_fail_fast_stops_before_the_deadline():
     with pytest.raises(WaitTimeout) as info:
-        wait_for("pod", lambda: Check(False, value="CrashLoopBackOff", state="waiting"), timeout=60, interval=0.01,
-                 fail_fast=lambda c: "crash loop" if c.value == "CrashLoopBackOff" else None)
+        wait_for(
+            "pod",
+            lambda: Check(False, value="CrashLoopBackOff", state="waiting"),
+            timeout=60,
+            interval=0.01,
+            fail_fast=lambda c: "crash loop" if c.value == "CrashLoopBackOff" else None,
+        )
     assert "crash loop" in str(info.value)

@@ -31,7 +31,7 @@ PAGE = """<!doctype html>
 class Handler(BaseHTTPRequestHandler):
     server_version = "csc8567-web-nodb/" + VERSION
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         host = self.headers.get("Host", "")
         url = f"http://{host}{self.path}"
         body = PAGE.format(
@@ -46,8 +46,8 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        sys.stdout.write("%s - %s\n" % (self.address_string(), format % args))
+    def log_message(self, format: str, *args: object) -> None:
+        sys.stdout.write(f"{self.address_string()} - {format % args}\n")
         sys.stdout.flush()
 
 

@@ -1,0 +1,1 @@
+"""The static tier: checks that need no cluster (schemas of rendered manifests, helm lint)."""
