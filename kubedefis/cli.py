@@ -6,16 +6,26 @@ import argparse
 import sys
 import time
 
+from kubedefis import diagram, grade
 from kubedefis.errors import KubedefisError
 from kubedefis.shell import Status
 
 
 def _cluster_build(args: argparse.Namespace, status: Status) -> None:
     from kubedefis.bootstrap import engine, plan
+    from kubedefis.bootstrap.lock import build_lock
 
     engine.ensure_docker(status)
-    node, _ = plan.build_offline(status)
+    with build_lock(status):
+        node, _ = plan.build_offline(status)
     print(node)
+
+
+def _cluster_tools(args: argparse.Namespace, status: Status) -> None:
+    from kubedefis.bootstrap import gobuild
+
+    for name in ("kind", "helm", "kubeconform"):
+        print(gobuild.build(gobuild.tool(name), status).binary())
 
 
 def _cluster_up(args: argparse.Namespace, status: Status) -> None:
@@ -55,12 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     csub = cluster.add_subparsers(dest="cluster_command", required=True)
     build = csub.add_parser("build", help="build everything the cluster needs, offline (cached)")
     build.set_defaults(func=_cluster_build)
+    tools = csub.add_parser("build-tools", help="build only kind, helm and kubeconform (the static tier's tools)")
+    tools.set_defaults(func=_cluster_tools)
     cup = csub.add_parser("up", help="create or reuse the cluster and wait until it is ready")
     cup.add_argument("--name")
     cup.set_defaults(func=_cluster_up)
     down = csub.add_parser("down", help="delete the cluster")
     down.add_argument("--name")
     down.set_defaults(func=_cluster_down)
+
+    grade.register(sub)
+    diagram.register(sub)
 
     args = parser.parse_args(argv)
     status = Status()

@@ -46,6 +46,7 @@ def _inputs_hash(images: ClusterImages) -> str:
     digest = hashlib.sha256()
     node_dir = resources.files("kubedefis.bootstrap").joinpath("node")
     digest.update(node_dir.joinpath("Dockerfile").read_bytes())
+    digest.update(Path(__file__).read_bytes())  # this recipe: a change to it is a new image
     for name in ("default-cni.yaml", "default-storage.yaml"):
         digest.update(manifest(name, images).encode())
     for ref in sorted(images.all()):
@@ -110,10 +111,10 @@ def build_node_image(built: dict[str, Path], images: ClusterImages, status: Stat
                     "commit",
                     "--change",
                     'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
+                    # the build ran `sleep infinity`: clear that command (the base image's
+                    # STOPSIGNAL and ENV carry over; Docker 20.10 cannot set STOPSIGNAL here)
                     "--change",
-                    "ENV container=docker",
-                    "--change",
-                    "STOPSIGNAL SIGRTMIN+3",
+                    "CMD []",
                     BUILD_CONTAINER,
                     ref,
                 ]
@@ -134,6 +135,9 @@ def _populate(built: dict[str, Path], images: ClusterImages) -> None:
     _exec("sh", "-c", f"echo {versions.KUBERNETES} > /kind/version && mkdir -p /kind/manifests")
     for name in ("default-cni.yaml", "default-storage.yaml"):
         _exec("sh", "-c", f"cat > /kind/manifests/{name}", input=manifest(name, images))
+    # Lowering a process's oom_score_adj needs CAP_SYS_RESOURCE, which hosts with a reduced
+    # bounding set (like this one) lack, and pods ask for -998: keep containerd's own as floor.
+    _exec("sed", "-i", "s|restrict_oom_score_adj = false|restrict_oom_score_adj = true|", "/etc/containerd/config.toml")
     # The CRI sandbox (pause) image must be the one kubeadm expects and we preload.
     _exec("sed", "-i", f's|sandbox_image = .*|sandbox_image = "{images.pause}"|', "/etc/containerd/config.toml")
     version = _exec("kubeadm", "version", "-o", "short").strip()
@@ -177,10 +181,11 @@ def _import_images(images: ClusterImages, status: Status) -> None:
     missing = [ref for ref in refs if _normalise(ref) not in listed.split()]
     if missing:
         raise KubedefisError(f"images missing from the node image after import: {missing}")
+    # `sleep` is PID 1 here and reaps nothing: wait until containerd is gone or a zombie.
     _exec(
         "sh",
         "-c",
-        "pkill containerd; while pgrep -x containerd >/dev/null; do sleep 0.2; done; "
+        "pkill -x containerd; while ps -C containerd -o stat= | grep -qv Z; do sleep 0.2; done; "
         "rm -f /var/log/containerd-build.log",
     )
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kubedefis import paths, versions
 from kubedefis.bootstrap import engine, gobuild, images, nodeimage, rootfs
+from kubedefis.bootstrap.lock import build_lock
 from kubedefis.cluster import DEFAULT_NAME, ClusterSpec, upstream_addon_images
 from kubedefis.errors import KubedefisError
 from kubedefis.shell import Status
@@ -71,13 +72,14 @@ def cluster_spec(status: Status, name: str | None = None) -> tuple[ClusterSpec, 
     paths.work_dir().mkdir(parents=True, exist_ok=True)
     name = name or os.environ.get("KUBEDEFIS_CLUSTER", DEFAULT_NAME)
     override = os.environ.get("KUBEDEFIS_NODE_IMAGE")
-    offline = offline_mode(status) if not override else True
-    tools = toolchain(status, offline)
-    if offline:
-        node, addons = build_offline(status)
-        node = override or node
-    else:
-        node, addons = versions.UPSTREAM_NODE_IMAGE, upstream_addon_images()
+    with build_lock(status):
+        offline = offline_mode(status) if not override else True
+        tools = toolchain(status, offline)
+        if offline:
+            node, addons = build_offline(status)
+            node = override or node
+        else:
+            node, addons = versions.UPSTREAM_NODE_IMAGE, upstream_addon_images()
     if not rootfs.image_exists(node):
         raise KubedefisError(f"node image {node} is not available locally")
     spec = ClusterSpec(name=name, node_image=node, addon_images=addons, kind=tools.kind, kubectl=tools.kubectl)

@@ -9,7 +9,7 @@ from kubedefis.harness import target
 def test_defaults_match_our_stack():
     t = target.Target()
     assert t.namespace is None and not t.external
-    assert t.components["web"].name == "csc8567"
+    assert t.components["web"].selector == "app=csc8567"
 
 
 def test_file_overrides_and_keeps_default_components(tmp_path: Path):
