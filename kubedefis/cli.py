@@ -38,11 +38,20 @@ def _cluster_up(args: argparse.Namespace, status: Status) -> None:
 
 
 def _cluster_down(args: argparse.Namespace, status: Status) -> None:
-    from kubedefis import cluster
-    from kubedefis.bootstrap import plan
+    import os
+    import subprocess
 
-    spec, _ = plan.cluster_spec(status, args.name)
-    cluster.delete_cluster(spec, status)
+    from kubedefis.bootstrap import gobuild
+    from kubedefis.cluster import DEFAULT_NAME
+
+    # Deleting needs only kind: build nothing else (kind itself is cached after the first run).
+    name = args.name or os.environ.get("KUBEDEFIS_CLUSTER", DEFAULT_NAME)
+    kind = gobuild.build(gobuild.tool("kind"), status).binary()
+    if name not in subprocess.run([str(kind), "get", "clusters"], capture_output=True, text=True).stdout.split():
+        status.info(f"no kind cluster named {name!r}")
+        return
+    with status.step(f"Deleting kind cluster {name!r}"):
+        subprocess.run([str(kind), "delete", "cluster", "--name", name], check=True, capture_output=True)
 
 
 def _up(args: argparse.Namespace, status: Status) -> None:

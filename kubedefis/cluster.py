@@ -140,10 +140,8 @@ def ensure_cluster(spec: ClusterSpec, status: Status) -> kube.Kube:
         client = _create(spec, status)
     # Also make plain `kubectl` work, as kind does by default.
     subprocess.run([str(spec.kind), "export", "kubeconfig", "--name", spec.name], capture_output=True)
-    with status.step("Installing add-ons (Ingress controller, metrics-server)"):
-        install_addons(spec)
-    with status.step("Waiting for the cluster to be ready"):
-        wait_ready(client, READY_TIMEOUT)
+    with status.step("Installing add-ons (Ingress controller, metrics-server) and waiting until ready"):
+        install_addons(spec, client, READY_TIMEOUT)
     return client
 
 
@@ -191,30 +189,32 @@ def _reuse(spec: ClusterSpec, status: Status) -> kube.Kube | None:
     return client
 
 
-def addon_manifests(spec: ClusterSpec) -> str:
+def addon_manifests(spec: ClusterSpec, names: tuple[str, ...]) -> str:
     from kubedefis.bootstrap.nodeimage import manifest_text
 
-    return "\n---\n".join(manifest_text(name, spec.addon_images) for name in ("traefik.yaml", "metrics-server.yaml"))
+    return "\n---\n".join(manifest_text(name, spec.addon_images) for name in names)
 
 
-def install_addons(spec: ClusterSpec) -> None:
-    run(
-        [
-            str(spec.kubectl),
-            "--kubeconfig",
-            str(spec.kubeconfig),
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            "-",
-        ],
-        input=addon_manifests(spec),
+def _apply(spec: ClusterSpec, manifest: str) -> None:
+    command = [str(spec.kubectl), "--kubeconfig", str(spec.kubeconfig), "apply", "--server-side", "--force-conflicts"]
+    run([*command, "-f", "-"], input=manifest)
+
+
+def install_addons(spec: ClusterSpec, client: kube.Kube, timeout: float) -> None:
+    """Ingress controller and metrics-server; the metrics API once its backend is reachable."""
+    _apply(spec, addon_manifests(spec, ("traefik.yaml", "metrics-server.yaml")))
+    wait_ready(client, timeout)
+    _apply(spec, addon_manifests(spec, ("metrics-apiservice.yaml",)))
+    wait_for(
+        "the metrics API (v1beta1.metrics.k8s.io) to be available",
+        lambda: kube.apiservice_available(client, "v1beta1.metrics.k8s.io"),
+        timeout=timeout,
+        evidence=lambda: kube.evidence(client, "kube-system", "metrics-server"),
     )
 
 
 def wait_ready(client: kube.Kube, timeout: float) -> None:
-    """Nodes Ready, DNS, CNI, storage, Ingress controller and metrics API all serving."""
+    """Node Ready; service routing, DNS, CNI, storage, Ingress controller and metrics-server running."""
     wait_for(
         "the node to be Ready",
         lambda: kube.nodes_ready(client),
@@ -222,6 +222,8 @@ def wait_ready(client: kube.Kube, timeout: float) -> None:
         evidence=lambda: kube.evidence(client, "kube-system"),
     )
     checks = [
+        ("kube-system", "kube-proxy", kube.daemonset_ready),
+        ("kube-system", "kube-router", kube.daemonset_ready),
         ("kube-system", "coredns", kube.deployment_ready),
         ("ingress", "traefik", kube.deployment_ready),
         ("kube-system", "metrics-server", kube.deployment_ready),
@@ -229,17 +231,11 @@ def wait_ready(client: kube.Kube, timeout: float) -> None:
     ]
     for namespace, name, check in checks:
         wait_for(
-            f"{namespace}/{name} to be available",
+            f"{namespace}/{name} to be ready",
             lambda ns=namespace, n=name, c=check: c(client, ns, n),  # type: ignore[misc]
             timeout=timeout,
             evidence=lambda ns=namespace, n=name: kube.evidence(client, ns, n),  # type: ignore[misc]
         )
-    wait_for(
-        "the metrics API (v1beta1.metrics.k8s.io) to be available",
-        lambda: kube.apiservice_available(client, "v1beta1.metrics.k8s.io"),
-        timeout=timeout,
-        evidence=lambda: kube.evidence(client, "kube-system", "metrics-server"),
-    )
 
 
 def delete_cluster(spec: ClusterSpec, status: Status) -> None:
