@@ -46,8 +46,15 @@ def require(requirement: str, findings: Iterable[Finding]) -> None:
 
 
 def live(obj: Any) -> Obj:
-    """A kubernetes-client model as the dict a manifest would be (camelCase keys)."""
-    return _SERIALIZER.sanitize_for_serialization(obj)
+    """A kubernetes-client model as the dict a manifest would be (camelCase keys).
+
+    Items of a list come without `kind`: it is taken from the model's class (V1Pod -> Pod).
+    """
+    data = _SERIALIZER.sanitize_for_serialization(obj)
+    if isinstance(data, dict) and "kind" not in data:
+        name = type(obj).__name__
+        data["kind"] = name[2:] if name.startswith("V1") else name
+    return data
 
 
 def name_of(obj: Obj) -> str:
