@@ -22,6 +22,7 @@ from kubedefis.harness import target as target_mod
 from kubedefis.harness.access import IngressEndpoint
 from kubedefis.harness.helm import Helm
 from kubedefis.shell import Status, run
+from kubedefis.waits import Check, wait_for
 
 RUN_ID = uuid.uuid4().hex[:6]
 
@@ -182,12 +183,38 @@ def namespace(request: pytest.FixtureRequest, suite: SuiteOptions, cluster: Clus
     name = f"kd-{module.removeprefix('test-')}-{RUN_ID}"[:63]
     manifest = (
         f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels:\n"
-        f"    kubedefis.io/run: {RUN_ID}\n    kubedefis.io/created-by: conformance\n"
+        f"    kubedefis.io/run: \"{RUN_ID}\"\n    kubedefis.io/created-by: conformance\n"
     )
     cluster.kubectl_run("apply", "-f", "-", input=manifest)
     yield name
     if not suite.keep_namespaces and not os.environ.get("KUBEDEFIS_KEEP_NAMESPACES"):
-        cluster.kubectl_run("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+        # Wait until it is gone: on a small node the next défi's pods only fit once these are.
+        delete_namespace(cluster, name)
+
+
+def delete_namespace(cluster: ClusterHandle, name: str) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from kubedefis.harness import timeouts
+
+    # Deleting the namespace removes Helm's release records too: no uninstall needed.
+    cluster.kubectl_run("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+    def gone() -> Check[None]:
+        try:
+            ns = cluster.kube.core.read_namespace(name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return Check(True)
+            raise
+        return Check(False, state=f"namespace {name} is {ns.status.phase}")
+
+    wait_for(
+        f"namespace {name} to be deleted",
+        gone,
+        timeout=timeouts.NAMESPACE_DELETE,
+        evidence=lambda: kube.pod_summary(cluster.kube, name),
+    )
 
 
 @pytest.fixture(scope="session")

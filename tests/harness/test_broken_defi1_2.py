@@ -6,12 +6,6 @@ import pytest
 from variants import broken_handin, of_kind, outcomes
 
 
-@pytest.fixture(autouse=True)
-def shorter_deadlines(monkeypatch):
-    # The broken stacks never answer: do not wait the full deadlines for that.
-    monkeypatch.setenv("KUBEDEFIS_TIMEOUT_SCALE", "0.4")
-
-
 def two_replicas(docs):
     for d in of_kind(docs, "Deployment"):
         d["spec"]["replicas"] = 2

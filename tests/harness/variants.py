@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -15,6 +16,9 @@ import yaml
 from kubedefis import paths
 
 Obj = dict[str, Any]
+# pytester gives each run a temporary HOME: point the inner runs at the real build cache (and so
+# at the running cluster's kubeconfig) instead of a cold, empty one. Read before any test runs.
+REAL_CACHE = str(paths.cache_root())
 
 
 def broken_handin(tmp_path: Path, defi: str, mutate: Callable[[list[Obj]], None]) -> Path:
@@ -33,6 +37,7 @@ def broken_handin(tmp_path: Path, defi: str, mutate: Callable[[list[Obj]], None]
 def outcomes(pytester: pytest.Pytester, module: str, *args: str) -> dict[str, str]:
     """Run conformance/<module> in a subprocess; test name -> passed/failed/error/skipped."""
     report = pytester.path / "report.xml"
+    os.environ["KUBEDEFIS_CACHE"] = REAL_CACHE
     pytester.runpytest_subprocess(
         str(paths.REPO_ROOT / "conformance" / module), f"--junitxml={report}", "-p", "no:cacheprovider", *args
     )
@@ -46,3 +51,20 @@ def outcomes(pytester: pytest.Pytester, module: str, *args: str) -> dict[str, st
 
 def of_kind(docs: list[Obj], kind: str) -> list[Obj]:
     return [d for d in docs if d.get("kind") == kind]
+
+
+def broken_values(tmp_path: Path, preset: str, override: Obj) -> Path:
+    """A values file: the défi's preset and local.yaml, then `override` breaking one requirement."""
+    from kubedefis.harness.helm import load_values, merge_values
+
+    presets = paths.REPO_ROOT / "chart" / "values"
+    files = ([presets / f"{preset}.yaml"] if preset else []) + [presets / "local.yaml"]
+    merged = merge_values(load_values(files), override)
+    target = tmp_path / f"{preset or 'default'}-broken.yaml"
+    target.write_text(yaml.safe_dump(merged, sort_keys=False))
+    return target
+
+
+def failed(results: dict[str, str]) -> set[str]:
+    """Test names (parameters stripped) that failed, or errored in a fixture that checks a requirement."""
+    return {name.split("[", 1)[0] for name, outcome in results.items() if outcome in ("failed", "error")}
