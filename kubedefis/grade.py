@@ -33,6 +33,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `grade` subcommand to the kubedefis command line."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "grade",
+        allow_abbrev=False,  # a mistyped option must not silently become another one
         help="run the conformance suite on a stack and write the reports (HTML, JSON, JUnit XML)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -125,8 +126,9 @@ def _pytest_args(args: argparse.Namespace) -> tuple[list[str], Path, list[int]]:
         raise UsageError(f"cannot create the report folder {report_dir}: {exc.strerror}") from None
 
     command = [str(p) for p in selected.values()]
-    # Both plugins explicitly, so grading does not depend on which conftest.py sits above the suite.
-    command += ["-p", "kubedefis.pytest_plugin", "-p", "kubedefis.report.pytest_report", "-p", "no:cacheprovider"]
+    # The suite plugin explicitly, so grading does not depend on which conftest.py sits above the suite;
+    # the report plugin is passed as an object to pytest.main (imported already: no -p, no rewrite warning).
+    command += ["-p", "kubedefis.pytest_plugin", "-p", "no:cacheprovider"]
     command += ["--report-dir", str(report_dir), f"--junitxml={report_dir / 'junit.xml'}"]
     for flag in ("target", "kubeconfig", "context", "namespace", "handin"):
         value = getattr(args, flag)
@@ -142,11 +144,12 @@ def _pytest_args(args: argparse.Namespace) -> tuple[list[str], Path, list[int]]:
 def _run(pytest_args: list[str], report_dir: Path, defis: list[int], verbose: bool) -> int:
     import pytest
 
+    from kubedefis.report import pytest_report
     from kubedefis.report.console import GradeConsole, summary_table
 
     log = None if verbose else report_dir / "pytest.log"
     print(f"grading défi{'s' if len(defis) > 1 else ''} {', '.join(map(str, defis))} into {report_dir}", flush=True)
-    code = pytest.main(pytest_args, plugins=[GradeConsole(sys.stdout, log)])
+    code = pytest.main(pytest_args, plugins=[pytest_report, GradeConsole(sys.stdout, log)])
     report_file = report_dir / "report.json"
     if not report_file.exists():
         where = f"; see {log}" if log and log.exists() else ""
@@ -156,6 +159,9 @@ def _run(pytest_args: list[str], report_dir: Path, defis: list[int], verbose: bo
     print()
     print(summary_table(report))
     head = report["header"]
+    unchecked = [d for d in defis if d not in {entry["defi"] for entry in report["defis"]}]
+    if unchecked:
+        print(f"no selected check for défi {', '.join(map(str, unchecked))}")
     if head.get("interrupted"):
         print(f"\nthe run stopped early: {head['interrupted']}")
     for err in head.get("collection_errors") or []:

@@ -118,6 +118,10 @@ class Helm:
             command.append("--strict")
         return run(command).stdout
 
+    def list_releases(self, namespace: str) -> list[str]:
+        out = run([*self._command(), "list", "-n", namespace, "-q", "-a"]).stdout
+        return [line for line in out.split() if line]
+
     def history(self, release: str, namespace: str) -> list[dict]:
         out = run([*self._command(), "history", release, "-n", namespace, "-o", "yaml"]).stdout
         return yaml.safe_load(out) or []

@@ -19,8 +19,17 @@ def validate(objects: list[dict[str, Any]], kubeconform: Path) -> list[Finding]:
     schemas.generate()
     text = yaml.safe_dump_all(objects, sort_keys=False)
     proc = run(
-        [str(kubeconform), "-strict", "-output", "json", "-kubernetes-version", versions.KUBERNETES.removeprefix("v"),
-         "-schema-location", schemas.location(), "-"],
+        [
+            str(kubeconform),
+            "-strict",
+            "-output",
+            "json",
+            "-kubernetes-version",
+            versions.KUBERNETES.removeprefix("v"),
+            "-schema-location",
+            schemas.location(),
+            "-",
+        ],
         input=text,
         check=False,
     )
@@ -29,8 +38,13 @@ def validate(objects: list[dict[str, Any]], kubeconform: Path) -> list[Finding]:
     for resource in report.get("resources", []):
         if resource.get("status") in ("statusInvalid", "statusError", "statusSkipped"):
             where = f"{resource.get('kind')}/{resource.get('name')}"
-            findings.append(Finding(where, "a manifest valid against the Kubernetes schema",
-                                    resource.get("msg") or resource.get("status")))
+            findings.append(
+                Finding(
+                    where,
+                    "a manifest valid against the Kubernetes schema",
+                    resource.get("msg") or resource.get("status"),
+                )
+            )
     if proc.returncode not in (0, 1) or (proc.returncode == 1 and not findings):
         findings.append(Finding("kubeconform", "a validation report", (proc.stderr or proc.stdout)[-500:]))
     return findings

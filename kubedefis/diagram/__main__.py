@@ -1,0 +1,3 @@
+from kubedefis.diagram.cli import main
+
+raise SystemExit(main())
