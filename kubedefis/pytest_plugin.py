@@ -183,7 +183,7 @@ def namespace(request: pytest.FixtureRequest, suite: SuiteOptions, cluster: Clus
     name = f"kd-{module.removeprefix('test-')}-{RUN_ID}"[:63]
     manifest = (
         f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels:\n"
-        f"    kubedefis.io/run: \"{RUN_ID}\"\n    kubedefis.io/created-by: conformance\n"
+        f'    kubedefis.io/run: "{RUN_ID}"\n    kubedefis.io/created-by: conformance\n'
     )
     cluster.kubectl_run("apply", "-f", "-", input=manifest)
     yield name

@@ -68,7 +68,9 @@ def install_chart(
     if cluster.local_spec is not None and suite.chart.resolve() == local_stack.CHART.resolve():
         tag, refs = local_stack.build_and_tag(Status())
         cluster.load_images(refs)
-        values = merge_values(values, {"image": {"tag": tag}})
+        # One Ingress host per namespace: two stacks claiming the same host and path would share
+        # (and fight over) the controller's routes.
+        values = merge_values(values, {"image": {"tag": tag}, "ingress": {"host": f"django.{namespace}.localhost"}})
     cluster.helm().upgrade_install(suite.chart, suite.target.release, namespace, values, timeout=timeout)
     return values
 

@@ -25,23 +25,48 @@ def api_with_two_replicas(docs):
 
 
 HANDIN_CASES = {
-    "defi3-two-database-pods": ("defi3", "test_defi3.py", two_database_pods,
-                                {"test_database_is_one_pod_deployment_behind_clusterip"}),
-    "defi5-api-two-replicas": ("defi5", "test_defi5.py", api_with_two_replicas,
-                               {"test_three_ready_replicas_with_resources"}),
+    "defi3-two-database-pods": (
+        "defi3",
+        "test_defi3.py",
+        two_database_pods,
+        {"test_database_is_one_pod_deployment_behind_clusterip"},
+    ),
+    "defi5-api-two-replicas": (
+        "defi5",
+        "test_defi5.py",
+        api_with_two_replicas,
+        {"test_three_ready_replicas_with_resources"},
+    ),
 }
 
 CHART_CASES = {
-    "defi7-database-as-deployment": ("defi7", "test_defi7.py", {"database": {"kind": "Deployment"}},
-                                     {"test_database_is_a_one_replica_statefulset",
-                                      "test_database_volume_is_a_bound_100mi_claim",
-                                      "test_headless_service_resolves_pod_name",
-                                      "test_rows_survive_database_pod_deletion"}),
-    "defi10-no-probes": ("defi10", "test_defi10.py", {"probes": {"enabled": False}},
-                         {"test_rendered_containers_have_fitting_probes", "test_live_containers_have_fitting_probes",
-                          "test_hung_site_is_restarted"}),
-    "defi11-no-policy": ("defi11", "test_defi11.py", {"networkPolicy": {"enabled": False}},
-                         {"test_rendered_policy_admits_only_api_and_public", "test_other_pods_are_blocked"}),
+    "defi7-database-as-deployment": (
+        "defi7",
+        "test_defi7.py",
+        {"database": {"kind": "Deployment"}},
+        {
+            "test_database_is_a_one_replica_statefulset",
+            "test_database_volume_is_a_bound_100mi_claim",
+            "test_headless_service_resolves_pod_name",
+            "test_rows_survive_database_pod_deletion",
+        },
+    ),
+    "defi10-no-probes": (
+        "defi10",
+        "test_defi10.py",
+        {"probes": {"enabled": False}},
+        {
+            "test_rendered_containers_have_fitting_probes",
+            "test_live_containers_have_fitting_probes",
+            "test_hung_site_is_restarted",
+        },
+    ),
+    "defi11-no-policy": (
+        "defi11",
+        "test_defi11.py",
+        {"networkPolicy": {"enabled": False}},
+        {"test_rendered_policy_admits_only_api_and_public", "test_other_pods_are_blocked"},
+    ),
 }
 
 
