@@ -12,14 +12,25 @@ from kubedefis import kube
 from kubedefis.harness import timeouts
 from kubedefis.waits import Check, wait_for
 
-CONNECT = (
-    "import socket, sys\n"
-    "try:\n"
-    "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])).close()\n"
-    "except OSError as exc:\n"
-    "    print(f'blocked: {type(exc).__name__}: {exc}'); sys.exit(1)\n"
-    "print('connected')\n"
-)
+# Runs in the probe pod: keep trying for a window, since a policy enforcer programs a new pod's
+# address a few seconds after it starts. Connected once = reachable; never within the window =
+# blocked (what a NetworkPolicy must guarantee for every attempt).
+CONNECT = """
+import socket, sys, time
+host, port, window = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+deadline, attempts, last = time.monotonic() + window, 0, ""
+while time.monotonic() < deadline:
+    attempts += 1
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        print(f"connected after {attempts} attempt(s)")
+        sys.exit(0)
+    except OSError as exc:
+        last = f"{type(exc).__name__}: {exc}"
+        time.sleep(1)
+print(f"blocked: {attempts} attempts in {window:.0f}s, last {last}")
+sys.exit(1)
+"""
 
 
 @dataclass(frozen=True)
@@ -35,9 +46,9 @@ def tcp_probe(
     labels: dict[str, str],
     host: str,
     port: int,
-    connect_timeout: float = timeouts.NETWORK_PROBE,
+    window: float = timeouts.NETWORK_PROBE,
 ) -> ProbeResult:
-    """Run a pod with these labels that opens a TCP connection to host:port; did it connect?"""
+    """Run a pod with these labels that tries TCP connections to host:port for `window` seconds."""
     name = f"kd-netprobe-{uuid.uuid4().hex[:6]}"
     pod = client.V1Pod(
         metadata=client.V1ObjectMeta(name=name, labels={**labels, "kubedefis.io/probe": "network"}),
@@ -52,7 +63,7 @@ def tcp_probe(
                     name="probe",
                     image=image,
                     image_pull_policy="IfNotPresent",
-                    command=["python3", "-c", CONNECT, host, str(port), str(connect_timeout)],
+                    command=["python3", "-c", CONNECT, host, str(port), str(window)],
                     security_context=client.V1SecurityContext(
                         allow_privilege_escalation=False,
                         read_only_root_filesystem=True,
@@ -75,7 +86,7 @@ def tcp_probe(
         done = wait_for(
             f"network probe pod {name}",
             finished,
-            timeout=timeouts.POD_READY + connect_timeout,
+            timeout=timeouts.POD_READY + window,
             evidence=lambda: kube.evidence(kube_client, namespace, name),
         )
         assert done is not None
