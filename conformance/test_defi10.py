@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubedefis import kube
-from kubedefis.harness import checks, helm, stack, timeouts
+from kubedefis.harness import checks, helm, stack
 from kubedefis.waits import Check, wait_for
 
 PRESET = "defi10"
@@ -16,11 +16,7 @@ FITTING = {"api": {"httpGet"}, "public": {"httpGet"}, "database": {"exec", "tcpS
 
 @pytest.fixture(scope="module")
 def installed(suite, cluster, namespace):
-    stack.install_chart(cluster, suite, namespace, PRESET)
-    return {
-        name: stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
-        for name in ("database", "api", "public")
-    }
+    return stack.install_stack(cluster, suite, namespace, PRESET)
 
 
 @pytest.fixture(scope="module")

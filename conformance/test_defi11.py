@@ -13,11 +13,7 @@ INTRUDER = {"app.kubernetes.io/name": "intruder", "app.kubernetes.io/component":
 
 @pytest.fixture(scope="module")
 def installed(suite, cluster, namespace):
-    stack.install_chart(cluster, suite, namespace, PRESET)
-    return {
-        name: stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
-        for name in ("database", "api", "public")
-    }
+    return stack.install_stack(cluster, suite, namespace, PRESET)
 
 
 @pytest.fixture(scope="module")

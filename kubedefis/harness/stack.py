@@ -211,3 +211,14 @@ def freeze_container(cluster: Any, pod: Any, container: str) -> str:
     container_id = status.container_id.split("://", 1)[-1]
     node = cluster.local_spec.node_container
     return run(["docker", "exec", node, "sh", "-c", FREEZE_SCRIPT, "freeze", container_id]).stdout.strip()
+
+
+def install_stack(
+    cluster: Any, suite: Any, namespace: str, preset: str, components: tuple[str, ...] = ("database", "api", "public")
+) -> dict[str, Resolved]:
+    """Install the chart with a défi's preset and wait for each component; the components found."""
+    install_chart(cluster, suite, namespace, preset)
+    return {
+        name: wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
+        for name in components
+    }
