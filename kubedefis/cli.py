@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from kubedefis import diagram, grade
+from kubedefis import db, diagram, grade, release
 from kubedefis.errors import KubedefisError
 from kubedefis.shell import Status
 
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 
     grade.register(sub)
     diagram.register(sub)
+    db.register(sub)
+    release.register(sub)
 
     args = parser.parse_args(argv)
     status = Status()
