@@ -27,9 +27,10 @@ class Component:
 
 def _default_components() -> dict[str, Component]:
     """Our stack's components, found by label in the défi's namespace (hand-ins and chart alike)."""
-    by_component = {
-        key: Component(selector=f"app.kubernetes.io/component={key}") for key in ("site", "api", "public", "database")
-    }
+    # database: the primary's workload (the one PostgreSQL of défis 3-11, the primary StatefulSet
+    # of défis 12-13); database-replica: the replicas' StatefulSet; cache: Redis (défi 14).
+    keys = ("site", "api", "public", "database", "database-replica", "cache")
+    by_component = {key: Component(selector=f"app.kubernetes.io/component={key}") for key in keys}
     return {
         "web-nodb": Component(selector="app=web-nodb"),
         "web": Component(selector="app=csc8567"),

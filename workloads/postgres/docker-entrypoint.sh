@@ -93,7 +93,9 @@ resolve_role() {
     case "$POSTGRES_ROLE" in
         primary | replica) echo "$POSTGRES_ROLE" ;;
         auto)
-            [ -n "$POSTGRES_PRIMARY_POD" ] || die "POSTGRES_ROLE=auto needs POSTGRES_PRIMARY_POD"
+            # Empty while a failover is in progress (kubedefis db promote fences the old primary
+            # that way): no node may start until the new primary is named.
+            [ -n "$POSTGRES_PRIMARY_POD" ] || die "POSTGRES_ROLE=auto and no primary named (POSTGRES_PRIMARY_POD empty: a failover in progress?)"
             if [ "$POD_NAME" = "$POSTGRES_PRIMARY_POD" ]; then echo primary; else echo replica; fi
             ;;
         *) die "unknown POSTGRES_ROLE '$POSTGRES_ROLE' (supported: primary, replica, auto)" ;;

@@ -1,0 +1,228 @@
+"""Défi 9 — La scalabili-quoi ?! : HorizontalPodAutoscalers on api and public (CPU 60 %, 3 to 10 pods) add
+pods under load and remove them when the load stops.
+
+The HPA reads the pods' CPU from metrics-server and compares it with their request (100m): above
+60 % on average it adds pods, at most up to 10. The test loads both apps with uncached reads
+(Locust `CpuHog` users) until an HPA scales above its minimum of 3, then stops the load and waits
+until both are back at 3; it reports the time to scale out and to scale in. The défi 9 preset
+shortens the scale-down stabilisation window from 300 s to 30 s so this does not take five minutes.
+
+"Above the minimum" is the replica count the HPA sets on the Deployment (its desired count);
+how many of the new pods become Ready is recorded, not required: it depends on the node's free
+CPU. What it does not check either: reaching 10 pods. Each pod requests 100m CPU, and the local node has 2
+CPUs of which the system pods already request about 1: only two or three pods fit beyond the
+six of the stack, so the others would stay Pending. The maximum is checked on the HPA objects.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from kubedefis import kube
+from kubedefis.harness import checks, helm, load, stack, timeouts
+from kubedefis.waits import Check, WaitTimeout, wait_for
+
+PRESET = "defi9"
+MIN, MAX, TARGET = 3, 10, 60
+COMPONENTS = ("api", "public")
+LOAD_USERS = 12
+LOAD_BOUND = 600  # seconds: the load never outlives this
+
+
+@pytest.fixture(scope="module")
+def rendered(suite):
+    from kubedefis.pytest_plugin import find_tool
+
+    values = helm.load_values(stack.chart_values(suite, PRESET))
+    return helm.Helm(find_tool("helm")).template(suite.chart, suite.target.release, values)
+
+
+@pytest.fixture(scope="module")
+def values(suite, cluster, namespace):
+    return stack.install_chart(cluster, suite, namespace, PRESET)
+
+
+@pytest.fixture(scope="module")
+def deployments(suite, cluster, namespace, values):
+    stack.wait_component(cluster, namespace, suite.target.component("database"), timeouts.DATABASE_READY)
+    return {c: stack.wait_component(cluster, namespace, suite.target.component(c)) for c in COMPONENTS}
+
+
+@pytest.fixture(scope="module")
+def hpas(cluster, namespace, deployments):
+    """The HPA of each Deployment (the one whose scaleTargetRef names it)."""
+    found = {}
+    for item in cluster.kube.autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace).items:
+        for component, dep in deployments.items():
+            if item.spec.scale_target_ref.kind == "Deployment" and item.spec.scale_target_ref.name == dep.name:
+                found[component] = item.metadata.name
+    assert set(found) == set(COMPONENTS), f"HPAs found for {sorted(found)}, expected {COMPONENTS}"
+    return found
+
+
+@pytest.fixture(scope="module")
+def site(suite, cluster, values):
+    host = suite.target.ingress_host or values.get("ingress", {}).get("host") or "django.kubedefis.localhost"
+    return cluster.ingress(host)
+
+
+def hpa_state(cluster, namespace, name):
+    hpa = cluster.kube.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, namespace)
+    cpu = next(
+        (
+            m.resource.current.average_utilization
+            for m in hpa.status.current_metrics or []
+            if m.type == "Resource" and m.resource and m.resource.name == "cpu"
+        ),
+        None,
+    )
+    return hpa, cpu
+
+
+def describe(cluster, namespace, hpas) -> str:
+    parts = []
+    for component, name in hpas.items():
+        hpa, cpu = hpa_state(cluster, namespace, name)
+        parts.append(f"{component}: cpu {cpu}% replicas {hpa.status.current_replicas}->{hpa.status.desired_replicas}")
+    return "; ".join(parts)
+
+
+def _hpa_findings(objects) -> list[checks.Finding]:
+    findings = []
+    targets = {}
+    for obj in objects:
+        if obj.get("kind") != "HorizontalPodAutoscaler":
+            continue
+        spec = obj["spec"]
+        targets[spec["scaleTargetRef"]["name"]] = spec
+        where = checks.name_of(obj)
+        if (spec.get("minReplicas"), spec.get("maxReplicas")) != (MIN, MAX):
+            findings.append(
+                checks.Finding(
+                    where, f"{MIN} to {MAX} replicas", f"{spec.get('minReplicas')} to {spec.get('maxReplicas')}"
+                )
+            )
+        cpu = [m for m in spec.get("metrics", []) if m.get("resource", {}).get("name") == "cpu"]
+        utilization = cpu[0]["resource"]["target"].get("averageUtilization") if cpu else None
+        if utilization != TARGET:
+            findings.append(checks.Finding(where, f"CPU target {TARGET}%", str(utilization)))
+        window = spec.get("behavior", {}).get("scaleDown", {}).get("stabilizationWindowSeconds")
+        if window is None or window >= 300:
+            findings.append(checks.Finding(where, "a scale-down window shorter than the default 300 s", str(window)))
+    for obj in objects:
+        if obj.get("kind") == "Deployment" and obj["metadata"]["name"].endswith(COMPONENTS):
+            if obj["metadata"]["name"] not in targets:
+                findings.append(checks.Finding(checks.name_of(obj), "an HPA targeting it", "none"))
+            elif "replicas" in obj["spec"]:
+                findings.append(
+                    checks.Finding(
+                        checks.name_of(obj), "no replicas field (the HPA owns it)", str(obj["spec"]["replicas"])
+                    )
+                )
+            for container in checks.containers(obj):
+                if not (container.get("resources") or {}).get("requests", {}).get("cpu"):
+                    findings.append(checks.Finding(checks.name_of(obj), "a CPU request (the HPA's base)", "none"))
+    return findings
+
+
+@pytest.mark.static
+@pytest.mark.requirement("D9.1", "an HPA per Deployment (api, public): CPU 60 %, 3 to 10 pods, short scale-down window")
+def test_rendered_autoscalers(rendered):
+    checks.require("D9.1 autoscalers", _hpa_findings(rendered))
+
+
+@pytest.mark.requirement("D9.1", "the live HPAs: CPU 60 %, 3 to 10 pods, with metrics from metrics-server")
+def test_live_autoscalers_read_metrics(cluster, namespace, hpas):
+    objects = [
+        checks.live(cluster.kube.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, namespace))
+        for name in hpas.values()
+    ]
+    for obj in objects:
+        obj["kind"] = "HorizontalPodAutoscaler"
+    checks.require("D9.1 autoscalers", [f for f in _hpa_findings(objects) if "Deployment" not in f.where])
+
+    def measured() -> Check[None]:
+        cpus = {c: hpa_state(cluster, namespace, n)[1] for c, n in hpas.items()}
+        return Check(all(v is not None for v in cpus.values()), state=f"CPU seen by the HPAs: {cpus}")
+
+    wait_for(
+        "the HPAs to read CPU from metrics-server",
+        measured,
+        timeout=timeouts.HPA_SCALE_OUT,
+        evidence=lambda: kube.recent_events(cluster.kube, namespace),
+    )
+
+
+@pytest.mark.disruptive
+@pytest.mark.requirement("D9.2", "under load the HPAs raise the replica count above 3, back to 3 when the load stops")
+def test_scale_out_under_load_and_back(suite, cluster, namespace, hpas, deployments, site, record_property):
+    if not suite.allow_disruption:
+        pytest.skip("loads the site: needs --allow-disruption")
+    test_live_autoscalers_read_metrics(cluster, namespace, hpas)
+    scenario = load.Scenario.site(site, "CpuHog", request_timeout=30)
+    peak: dict[str, int] = {}
+
+    def scaled_out() -> Check[dict[str, tuple[int, int]]]:
+        """Done when an HPA has set its Deployment above 3 replicas: (replicas, ready pods) of each such."""
+        above = {}
+        for component, name in hpas.items():
+            hpa, _ = hpa_state(cluster, namespace, name)
+            peak[component] = max(peak.get(component, 0), hpa.status.desired_replicas or 0)
+            dep = cluster.kube.apps.read_namespaced_deployment(deployments[component].name, namespace)
+            if (hpa.status.desired_replicas or 0) > MIN and (dep.spec.replicas or 0) > MIN:
+                above[component] = (dep.spec.replicas, dep.status.ready_replicas or 0)
+        return Check(bool(above), above, describe(cluster, namespace, hpas))
+
+    with load.run(scenario, users=LOAD_USERS, duration=LOAD_BOUND) as running:
+        started = time.monotonic()
+        above = wait_for(
+            "an HPA to scale its Deployment above 3 replicas",
+            scaled_out,
+            timeout=timeouts.HPA_SCALE_OUT,
+            interval=3.0,
+            evidence=lambda: describe(cluster, namespace, hpas) + "\n" + kube.evidence(cluster.kube, namespace),
+        )
+        scale_out = time.monotonic() - started
+        # How many of the new pods became ready while the load went on (capacity permitting).
+        ready_peak: dict[str, int] = {}
+
+        def more_ready() -> Check[None]:
+            for component in COMPONENTS:
+                dep = cluster.kube.apps.read_namespaced_deployment(deployments[component].name, namespace)
+                ready_peak[component] = max(ready_peak.get(component, 0), dep.status.ready_replicas or 0)
+            return Check(any(n > MIN for n in ready_peak.values()), state=f"ready pods: {ready_peak}")
+
+        try:
+            wait_for("new pods to become ready", more_ready, timeout=timeouts.POD_READY / 2, interval=3.0)
+        except WaitTimeout as exc:
+            record_property("new_pods_not_ready", exc.last)
+        running.stop()
+    assert running.result is not None
+    record_property("scale_out_seconds", round(scale_out))
+    record_property("replicas_and_ready_at_scale_out", above)
+    record_property("ready_pods_peak", ready_peak)
+    record_property("load", running.result.as_dict())
+
+    stopped = time.monotonic()
+
+    def back_to_min() -> Check[None]:
+        counts = {}
+        for component, name in hpas.items():
+            hpa, _ = hpa_state(cluster, namespace, name)
+            peak[component] = max(peak.get(component, 0), hpa.status.desired_replicas or 0)
+            counts[component] = (hpa.status.desired_replicas, hpa.status.current_replicas)
+        done = all(d == MIN and c == MIN for d, c in counts.values())
+        return Check(done, state=describe(cluster, namespace, hpas))
+
+    wait_for(
+        "both HPAs back to 3 replicas",
+        back_to_min,
+        timeout=timeouts.HPA_SCALE_IN,
+        interval=3.0,
+        evidence=lambda: kube.recent_events(cluster.kube, namespace),
+    )
+    record_property("scale_in_seconds", round(time.monotonic() - stopped))
+    record_property("peak_desired_replicas", peak)
+    assert max(peak.values()) > MIN, peak

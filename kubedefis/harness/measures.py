@@ -1,0 +1,40 @@
+"""Figures measured by the conformance tests (replication lag, failover write gap, restore time...).
+
+The `record` fixture keeps a figure with the test's result (`user_properties`, which the
+report shows) and appends it to reports/measures.jsonl, so the numbers quoted in the défis'
+answers can be traced to a run. Import it in a test module (`from kubedefis.harness.measures
+import record_fixture`) and ask for the fixture `record`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubedefis import paths
+
+
+def measures_file() -> Path:
+    return Path(os.environ.get("KUBEDEFIS_MEASURES", paths.REPO_ROOT / "reports" / "measures.jsonl"))
+
+
+@pytest.fixture(name="record")
+def record_fixture(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
+    """`record(name, value)`: keep a measured figure of this test."""
+
+    def keep(name: str, value: Any) -> None:
+        request.node.user_properties.append((name, value))
+        line = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "test": request.node.nodeid, name: value}
+        file = measures_file()
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with file.open("a") as out:
+            out.write(json.dumps(line, default=str) + "\n")
+        print(f"measured {name} = {value}")
+
+    return keep
