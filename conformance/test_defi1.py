@@ -35,6 +35,7 @@ def test_pod_is_running(cluster, namespace, web):
     assert [p.metadata.name for p in pods if stack.ready(p)], f"no ready pod matches {web.selector}"
 
 
+@pytest.mark.needs("create", "pods/portforward")
 @pytest.mark.requirement("D1.3", "the page answers on localhost through kubectl port-forward")
 def test_page_served_through_port_forward(cluster, namespace, web):
     path = "/defi1/check?from=kubedefis"

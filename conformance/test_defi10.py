@@ -23,22 +23,23 @@ def installed(suite, cluster, namespace):
 def rendered(suite):
     from kubedefis.pytest_plugin import find_tool
 
+    chart = suite.chart_under_test()
     values = helm.load_values(stack.chart_values(suite, PRESET))
-    return helm.Helm(find_tool("helm")).template(suite.chart, suite.target.release, values)
+    return helm.Helm(find_tool("helm")).template(chart, suite.target.release, values)
 
 
-def _component(obj) -> str | None:
-    return (obj.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}).get(
-        "app.kubernetes.io/component"
-    )
+def _component(target, obj) -> str | None:
+    """Which of api, public and database a workload is, found as the target file says."""
+    labels = obj.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
+    return target.component_of(obj.get("metadata", {}).get("name", ""), labels, tuple(FITTING))
 
 
-def _probe_findings(objects) -> list[checks.Finding]:
+def _probe_findings(target, objects) -> list[checks.Finding]:
     findings = []
     for obj in objects:
         if obj.get("kind") not in ("Deployment", "StatefulSet"):
             continue
-        fitting = FITTING.get(_component(obj) or "", {"httpGet", "exec", "tcpSocket", "grpc"})
+        fitting = FITTING.get(_component(target, obj) or "", {"httpGet", "exec", "tcpSocket", "grpc"})
         for container in checks.containers(obj):
             kinds = checks.ready_probe_kinds(container)
             where = f"{checks.name_of(obj)} container {container['name']}"
@@ -53,13 +54,13 @@ def _probe_findings(objects) -> list[checks.Finding]:
 
 @pytest.mark.static
 @pytest.mark.requirement("D10.1", "every container of the chart has a liveness probe of a fitting type")
-def test_rendered_containers_have_fitting_probes(rendered):
+def test_rendered_containers_have_fitting_probes(suite, rendered):
     assert any(o.get("kind") in ("Deployment", "StatefulSet") for o in rendered)
-    checks.require("D10.1 probes", _probe_findings(rendered))
+    checks.require("D10.1 probes", _probe_findings(suite.target, rendered))
 
 
 @pytest.mark.requirement("D10.1", "every running container has a liveness probe of a fitting type")
-def test_live_containers_have_fitting_probes(cluster, namespace, installed):
+def test_live_containers_have_fitting_probes(suite, cluster, namespace, installed):
     objects = []
     for resolved in installed.values():
         read = (
@@ -68,7 +69,7 @@ def test_live_containers_have_fitting_probes(cluster, namespace, installed):
             else cluster.kube.apps.read_namespaced_stateful_set
         )
         objects.append(checks.live(read(resolved.name, namespace)))
-    checks.require("D10.1 probes", _probe_findings(objects))
+    checks.require("D10.1 probes", _probe_findings(suite.target, objects))
 
 
 @pytest.mark.disruptive

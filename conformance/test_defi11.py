@@ -40,13 +40,16 @@ def _labels_of(cluster, namespace, resolved) -> dict[str, str]:
 def test_rendered_policy_admits_only_api_and_public(suite):
     from kubedefis.pytest_plugin import find_tool
 
+    chart = suite.chart_under_test()
     values = helm.load_values(stack.chart_values(suite, PRESET))
-    objects = helm.Helm(find_tool("helm")).template(suite.chart, suite.target.release, values)
-    workloads = {
-        w["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component"): w
-        for w in objects
-        if w["kind"] in ("Deployment", "StatefulSet")
-    }
+    objects = helm.Helm(find_tool("helm")).template(chart, suite.target.release, values)
+    workloads = {}  # api, public and database found as the target says; any other workload by its name
+    for w in objects:
+        if w["kind"] in ("Deployment", "StatefulSet"):
+            labels = w["spec"]["template"]["metadata"].get("labels") or {}
+            key = suite.target.component_of(w["metadata"]["name"], labels, ("api", "public", "database"))
+            workloads[key or w["metadata"]["name"]] = w
+    assert "database" in workloads, f"no database workload among {sorted(workloads)}"
     policies = [
         p
         for p in objects
@@ -72,6 +75,9 @@ def test_rendered_policy_admits_only_api_and_public(suite):
 
 
 @pytest.mark.parametrize("component", ["api", "public"])
+@pytest.mark.needs("create", "pods")
+@pytest.mark.needs("delete", "pods")
+@pytest.mark.needs("get", "pods/log")
 @pytest.mark.requirement("D11.2", "a pod labelled as api or public reaches PostgreSQL on its port")
 def test_site_pods_reach_the_database(cluster, namespace, installed, database_address, probe_image, component):
     labels = _labels_of(cluster, namespace, installed[component])
@@ -79,12 +85,16 @@ def test_site_pods_reach_the_database(cluster, namespace, installed, database_ad
     assert result.connected, f"a pod labelled {labels} could not connect: {result.output}"
 
 
+@pytest.mark.needs("create", "pods")
+@pytest.mark.needs("delete", "pods")
+@pytest.mark.needs("get", "pods/log")
 @pytest.mark.requirement("D11.3", "a pod with any other label in the same namespace cannot reach PostgreSQL")
 def test_other_pods_are_blocked(cluster, namespace, installed, database_address, probe_image):
     result = tcp_probe(cluster.kube, namespace, probe_image, INTRUDER, *database_address)
     assert not result.connected, f"a pod labelled {INTRUDER} reached the database: {result.output}"
 
 
+@pytest.mark.needs("create", "pods/portforward")
 @pytest.mark.requirement("D11.4", "the site keeps working with the policy in place")
 def test_site_still_reads_the_database(cluster, namespace, installed):
     api = installed["api"]

@@ -148,7 +148,7 @@ def test_rendered_site_settings(rendered):
 @pytest.mark.static
 @pytest.mark.requirement("D13.6", "with replication off (défi 11) the chart renders its single database only")
 def test_replication_off_leaves_single_database(suite):
-    objects = release.render(suite, "defi11")
+    objects = release.render(suite, "defi11", preset_only=True)
     names = [
         checks.name_of(o)
         for o in objects

@@ -18,6 +18,7 @@ from __future__ import annotations
 import pytest
 
 from kubedefis.harness import checks, helm, load, stack, timeouts
+from kubedefis.release import install_full_stack as install
 
 PRESET = ""  # the chart's defaults (+ local.yaml)
 OVERRIDES = {"migration": {"sampleSize": "large"}}
@@ -36,7 +37,7 @@ def rendered(suite):
 
 @pytest.fixture(scope="module")
 def values(suite, cluster, namespace):
-    values = stack.install_chart(cluster, suite, namespace, PRESET, OVERRIDES)
+    values = install(cluster, suite, namespace, PRESET, OVERRIDES)
     for name in ("database", "api", "public"):
         stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
     return values

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import pytest
 
-from kubedefis import kube, release
+from kubedefis import kube, paths, release
 from kubedefis.harness import access, checks, helm, load, stack, timeouts
 from kubedefis.harness.helm import merge_values
+from kubedefis.release import install_full_stack as install
 from kubedefis.shell import Status
 from kubedefis.waits import Check, wait_for
 
 PRESET = "defi19"
+CHART = paths.REPO_ROOT / "chart"
 RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/enforce-version": "latest",
@@ -60,8 +62,10 @@ def values(suite, cluster, namespace):
         cluster.kubectl_run("label", "namespace", namespace, "--overwrite", *labels)
     base = helm.load_values(stack.chart_values(suite, PRESET))
     host = suite.target.ingress_host or base.get("ingress", {}).get("host") or "django.kubedefis.localhost"
+    if not suite.target.deployed and cluster.local_spec is not None and suite.chart.resolve() == CHART.resolve():
+        host = f"django.{namespace}.localhost"  # what stack.install_chart gives each namespace
     overrides = merge_values(SIZE, {"django": {"security": {"httpsHost": https_host(cluster, host)}}})
-    values = stack.install_chart(cluster, suite, namespace, PRESET, overrides)
+    values = install(cluster, suite, namespace, PRESET, overrides)
     for name in ("database", "api", "public"):
         stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
     return values
@@ -212,7 +216,7 @@ def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, si
         cluster.kubectl_command(),
         Status(),
     )
-    scenario = load.Scenario.site(site, "Browser")
+    scenario = load.Scenario.site(site, "Browser", scheme="https")  # plain HTTP is redirected
     with load.run(scenario, users=4, duration=timeouts.RELEASE) as running:
         running.wait_requests(40, timeout=timeouts.LOAD_SPAWN)
         report = workflow.run()

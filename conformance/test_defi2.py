@@ -90,6 +90,7 @@ def test_service_is_clusterip_with_ready_endpoints(cluster, namespace, web):
     assert len(ready) == REPLICAS, f"expected {REPLICAS} ready endpoints behind {service.metadata.name}, found {ready}"
 
 
+@pytest.mark.needs("get", "services/proxy")
 @pytest.mark.requirement("D2.4", "the page answers at kubectl proxy's /api/v1/namespaces/NS/services/NAME/proxy/")
 def test_page_through_kubectl_proxy(cluster, namespace, web):
     with access.kubectl_proxy(cluster.kubectl_command(), timeouts.PROXY_START) as base:

@@ -22,6 +22,7 @@ from kubedefis import kube
 from kubedefis.harness import checks, helm, load, stack, timeouts
 from kubedefis.harness import postgres as pg
 from kubedefis.harness.helm import merge_values
+from kubedefis.release import install_full_stack as install
 from kubedefis.waits import Check, wait_for
 
 STAGES = ("initial", "expand", "contract")
@@ -49,7 +50,7 @@ def rendered(suite):
 
 @pytest.fixture(scope="module")
 def values(suite, cluster, namespace):
-    values = stack.install_chart(cluster, suite, namespace, preset("initial"))
+    values = install(cluster, suite, namespace, preset("initial"))
     for name in ("database", "api", "public"):
         stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
     return values
@@ -65,7 +66,7 @@ def site(suite, cluster, values):
 def database(suite, cluster, namespace, values):
     primary = stack.resolve(cluster, namespace, suite.target.component("database"))
     pod = stack.running_pods(cluster, namespace, primary.selector)[0].metadata.name
-    return pg.node(cluster, namespace, pod), values["database"]["name"]
+    return pg.node(cluster, namespace, pod), values.get("database", {}).get("name", "kubedefis")
 
 
 def car_columns(database) -> set[str]:
@@ -162,9 +163,8 @@ def test_rename_under_load(suite, cluster, namespace, values, site, database, re
     with load.run(scenario, users=LOAD_USERS, duration=LOAD_BOUND) as running:
         running.wait_requests(int(timeouts.LOAD_WARMUP * LOAD_USERS), timeout=timeouts.LOAD_SPAWN)
         for stage in ("expand", "contract"):
-            stage_values = merge_values(
-                helm.load_values(stack.chart_values(suite, preset(stage))), {"image": values["image"]}
-            )
+            # the installed values (images, host) with the stage of this release: what the presets differ by
+            stage_values = merge_values(values, {"django": {"schemaStage": stage}})
             cluster.helm().upgrade_install(
                 suite.chart, suite.target.release, namespace, stage_values, timeout=timeouts.HELM
             )

@@ -63,6 +63,8 @@ def test_site_is_a_deployment_behind_clusterip(cluster, namespace, deployed):
     assert pods and all(stack.ready(p) for p in pods), "the site's pods are not all ready"
 
 
+@pytest.mark.needs("get", "services/proxy")
+@pytest.mark.needs("create", "services/proxy")
 @pytest.mark.requirement("D3.4", "through kubectl proxy, a car created with the API appears on the public page")
 def test_car_created_through_api_is_shown_by_public_page(proxied_site):
     # Défi 3 has no probes yet: pods count as ready before PostgreSQL accepts connections and the

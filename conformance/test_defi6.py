@@ -33,6 +33,7 @@ def _configmap_keys(cluster, namespace, pod) -> dict[str, str]:
     return sources
 
 
+@pytest.mark.needs("list", "secrets")
 @pytest.mark.requirement("D6.1", "the stack is a Helm release of the chart")
 def test_stack_is_a_helm_release(suite, cluster, namespace, installed):
     history = cluster.helm().history(suite.target.release, namespace)
@@ -56,6 +57,7 @@ def test_database_settings_come_from_a_configmap(cluster, namespace, installed, 
     assert not missing, f"{component}: {missing} do not come from a ConfigMap (ConfigMap-sourced: {sorted(sources)})"
 
 
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D6.3", "changing a value and upgrading rolls the pods, and the new value is in effect")
 def test_upgrade_with_changed_value_rolls_pods(suite, cluster, namespace, installed):
     if suite.target.deployed:

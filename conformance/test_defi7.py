@@ -55,6 +55,7 @@ def test_database_volume_is_a_bound_100mi_claim(cluster, namespace, database):
     assert templates[0].metadata.name in mounts, "the claim is not mounted in the database container"
 
 
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D7.3", "a headless Service gives the pod a stable DNS name that resolves in the cluster")
 def test_headless_service_resolves_pod_name(cluster, namespace, database, suite):
     headless = database.service(headless=True)
@@ -69,6 +70,8 @@ def test_headless_service_resolves_pod_name(cluster, namespace, database, suite)
 
 
 @pytest.mark.disruptive
+@pytest.mark.needs("delete", "pods")
+@pytest.mark.needs("create", "pods/portforward")
 @pytest.mark.requirement("D7.4", "rows written survive the deletion of the database pod")
 def test_rows_survive_database_pod_deletion(suite, cluster, namespace, database, api):
     if not suite.allow_disruption:

@@ -22,6 +22,7 @@ import pytest
 
 from kubedefis import kube
 from kubedefis.harness import checks, helm, load, stack, timeouts
+from kubedefis.release import install_full_stack as install
 from kubedefis.waits import Check, WaitTimeout, wait_for
 
 PRESET = "defi9"
@@ -41,7 +42,7 @@ def rendered(suite):
 
 @pytest.fixture(scope="module")
 def values(suite, cluster, namespace):
-    return stack.install_chart(cluster, suite, namespace, PRESET)
+    return install(cluster, suite, namespace, PRESET)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -228,6 +229,44 @@ def fence(target: Target, pod: str, timeout: float) -> None:
     wait_for(f"the old primary {pod} to stop", stopped, timeout=timeout, interval=0.5)
 
 
+def _direct_host(target: Target, pod_name: str) -> str:
+    """The pod's own DNS name through its StatefulSet's governing (headless) Service."""
+    pod = target.kube.core.read_namespaced_pod(pod_name, target.namespace)
+    owner = next((o.name for o in pod.metadata.owner_references or [] if o.kind == "StatefulSet"), None)
+    if owner is None:
+        raise KubedefisError(f"{pod_name} belongs to no StatefulSet: no stable name to stream from")
+    service = target.kube.apps.read_namespaced_stateful_set(owner, target.namespace).spec.service_name
+    return f"{pod_name}.{service}.{target.namespace}.svc"
+
+
+def _repoint_receivers(target: Target, topology: Topology, new: str) -> None:
+    """Restart each running replica's WAL receiver on the new primary's own address.
+
+    A receiver that reconnects through the write Service while kube-proxy still sends it to the
+    gone primary hangs for seconds, and with synchronous replication every commit waits for it.
+    Changing primary_conninfo and reloading restarts the receiver at once (PostgreSQL 13+); the
+    entrypoint drops this override at the next start, when the topology decides again.
+    """
+    host = _direct_host(target, new)
+    for member in topology.members:
+        if member == new or _pod(target, member) is None:
+            continue
+        node = target.node(member)
+        try:
+            current = node.value("SHOW primary_conninfo")
+        except pg.PsqlError:
+            continue  # not answering: it takes the new primary from the topology when it restarts
+        if not current:
+            continue
+        conninfo = re.sub(r"(^|\s)host=\S+", lambda m: f"{m.group(1)}host={host}", current)
+        node.sql(f"ALTER SYSTEM SET primary_conninfo = {_sql_literal(conninfo)}")
+        node.sql("SELECT pg_reload_conf()")
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def promote(
     target: Target,
     *,
@@ -305,6 +344,7 @@ def promote(
             )
 
     step(f"creating the replication slots on {new}", slots)
+    step(f"pointing the other replicas' WAL receivers at {new}", lambda: _repoint_receivers(target, topology, new))
 
     # 6. Reads: the read Service takes replicas only.
     def relabel() -> None:

@@ -164,6 +164,9 @@ def _run(pytest_args: list[str], report_dir: Path, defis: list[int], verbose: bo
         print(f"no selected check for défi {', '.join(map(str, unchecked))}")
     if head.get("interrupted"):
         print(f"\nthe run stopped early: {head['interrupted']}")
+    rights = head.get("permissions") or {}
+    if rights.get("denied"):
+        print(f"\nthe credentials cannot {', '.join(rights['denied'])}: the checks that need it were skipped")
     for err in head.get("collection_errors") or []:
         print(f"\ncould not collect {err['nodeid']}: see the report")
     print()

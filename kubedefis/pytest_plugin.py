@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from kubedefis import kube, paths
 from kubedefis.errors import KubedefisError
+from kubedefis.harness import permissions as permissions_mod
 from kubedefis.harness import target as target_mod
 from kubedefis.harness.access import IngressEndpoint
 from kubedefis.harness.helm import Helm
@@ -39,9 +41,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--namespace", help="grade (or install into) this namespace only")
     group.addoption("--release", help="Helm release name (default kd)")
     group.addoption("--handin", default=str(paths.REPO_ROOT / "defis"), help="folder of the défi hand-ins (defiN/)")
-    group.addoption("--chart", default=str(paths.REPO_ROOT / "chart"), help="Helm chart to install (défis 6+)")
-    group.addoption("--values", action="append", default=[], help="extra values file for the chart (repeatable)")
+    group.addoption("--chart", help="Helm chart to install (défis 6+); default: the target file's, else ours")
+    group.addoption(
+        "--values", action="append", default=[], help="values file for the chart (repeatable); default: the target's"
+    )
     group.addoption("--keep-namespaces", action="store_true", help="do not delete the namespaces the suite made")
+    group.addoption(
+        "--diagrams",
+        metavar="DIR",
+        help="draw each défi's stack as DIR/defiN/diagram.svg and .png (the hand-ins' diagrams), before its first"
+        " disruptive check or else before its namespace is deleted",
+    )
     group.addoption(
         "--allow-disruption",
         action="store_true",
@@ -53,6 +63,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(id, text): the défi requirement a test checks")
     config.addinivalue_line("markers", "static: runs without a cluster (rendered manifests only)")
     config.addinivalue_line("markers", "disruptive: deletes pods, loads or attacks the stack")
+    config.addinivalue_line(
+        "markers", "needs(verb, resource): a right the test needs in its namespace; skipped when denied"
+    )
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,15 @@ class SuiteOptions:
     allow_disruption: bool
     cluster_name: str | None
 
+    def chart_under_test(self) -> Path:
+        """The chart the static checks render; grading a deployed stack, only one the target names."""
+        if self.target.deployed and self.chart.resolve() == OWN_CHART.resolve():
+            pytest.skip("the target names no chart (chart: and values: in the target file, or --chart/--values)")
+        return self.chart
+
+
+OWN_CHART = paths.REPO_ROOT / "chart"
+
 
 def _options(config: pytest.Config) -> SuiteOptions:
     opt = config.getoption
@@ -76,11 +98,14 @@ def _options(config: pytest.Config) -> SuiteOptions:
         "release": opt("--release"),
     }
     tgt = target_mod.Target(**{**tgt.__dict__, **{k: v for k, v in overrides.items() if v}})
+    if tgt.deployed and not tgt.namespace:
+        # grading installs nothing and must touch nothing outside the graded namespace
+        raise KubedefisError("a deployed target needs its namespace (namespace: in the target file, or --namespace)")
     return SuiteOptions(
         target=tgt,
         handin=Path(opt("--handin")),
-        chart=Path(opt("--chart")),
-        values=tuple(Path(v) for v in opt("--values")),
+        chart=Path(opt("--chart") or tgt.chart or OWN_CHART),
+        values=tuple(Path(v) for v in (opt("--values") or tgt.values)),
         keep_namespaces=opt("--keep-namespaces"),
         allow_disruption=opt("--allow-disruption") or not tgt.external,
         cluster_name=None if opt("--cluster-name") == PYTEST_KIND_DEFAULT_NAME else opt("--cluster-name"),
@@ -173,6 +198,37 @@ def cluster(suite: SuiteOptions) -> ClusterHandle:
         pytest.exit(f"kubedefis: no cluster to test: {exc}", returncode=4)
 
 
+@pytest.fixture(scope="session")
+def permissions(
+    request: pytest.FixtureRequest, suite: SuiteOptions, cluster: ClusterHandle
+) -> permissions_mod.Permissions:
+    """The credentials' rights, asked once at the first test that uses the cluster (reported once)."""
+    perms = permissions_mod.for_cluster(cluster)
+    needs = permissions_mod.suite_needs(suite.target.namespace, suite.target.deployed)
+    request.config.stash[permissions_mod.PRECHECK] = perms.precheck(needs)
+    return perms
+
+
+@pytest.fixture(autouse=True)
+def _needed_rights(request: pytest.FixtureRequest) -> None:
+    """Skip a test whose `needs(verb, resource)` the credentials lack, in its namespace."""
+    if "cluster" not in request.fixturenames:
+        return
+    perms = request.getfixturevalue("permissions")
+    markers = list(request.node.iter_markers("needs"))
+    if markers:
+        namespace = request.getfixturevalue("namespace")
+        for marker in markers:
+            verb, resource = marker.args
+            permissions_mod.require(perms, verb, resource, namespace)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    precheck = config.stash.get(permissions_mod.PRECHECK, None)
+    if precheck is not None and precheck.summary():
+        terminalreporter.write_line(f"kubedefis: {precheck.summary()}", yellow=True)
+
+
 @pytest.fixture(scope="module")
 def namespace(request: pytest.FixtureRequest, suite: SuiteOptions, cluster: ClusterHandle) -> Iterator[str]:
     """The target namespace in grading mode; otherwise a fresh one per défi module, deleted after."""
@@ -187,9 +243,29 @@ def namespace(request: pytest.FixtureRequest, suite: SuiteOptions, cluster: Clus
     )
     cluster.kubectl_run("apply", "-f", "-", input=manifest)
     yield name
+    _draw_diagram(request.config, cluster, name, request.module.__name__)
     if not suite.keep_namespaces and not os.environ.get("KUBEDEFIS_KEEP_NAMESPACES"):
         # Wait until it is gone: on a small node the next défi's pods only fit once these are.
         delete_namespace(cluster, name)
+
+
+_DRAWN_MODULES: set[str] = set()
+
+
+def _draw_diagram(config: pytest.Config, cluster: ClusterHandle, namespace: str, module: str) -> None:
+    """With --diagrams, draw the module's stack once; a drawing failure is reported, not fatal."""
+    from kubedefis.diagram.snapshot import draw_namespace
+
+    folder_root = config.getoption("--diagrams")
+    if not folder_root or module in _DRAWN_MODULES:
+        return
+    _DRAWN_MODULES.add(module)
+    folder = Path(folder_root) / module.rsplit(".", 1)[-1].removeprefix("test_")
+    title = f"{folder.name}: the kubedefis stack (namespace {namespace}, drawn from the cluster)"
+    try:
+        draw_namespace(cluster.kube, namespace, folder / "diagram", title)
+    except KubedefisError as exc:
+        warnings.warn(f"diagram of {namespace} not drawn: {exc}", stacklevel=1)
 
 
 def delete_namespace(cluster: ClusterHandle, name: str) -> None:
@@ -229,6 +305,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.user_properties.append(("requirement", marker.args[0]))
             if len(marker.args) > 1:
                 item.user_properties.append(("requirement_text", marker.args[1]))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    # The stack is drawn whole, before the first check that deletes or loads part of it.
+    funcargs = getattr(item, "funcargs", {})
+    handle, ns = funcargs.get("cluster"), funcargs.get("namespace")
+    if item.get_closest_marker("disruptive") and isinstance(handle, ClusterHandle) and isinstance(ns, str):
+        module = getattr(item, "module", None)
+        _draw_diagram(item.config, handle, ns, module.__name__ if module else item.nodeid)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -316,3 +316,23 @@ def release(args: argparse.Namespace, status: Status) -> ReleaseReport:
     report = workflow.run()
     status.info(f"release {'promoted' if report.promoted else 'stopped'} after {time.monotonic() - start:.0f}s")
     return report
+
+
+def install_full_stack(
+    cluster: Any, suite: Any, namespace: str, preset: str, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`helm upgrade --install` a défi's preset at its real size (défis 8, 9, 17-20).
+
+    Unlike the défis 12-16 helper (harness/release.install), no replica count or CPU request is
+    lowered: these défis measure rollouts of 3 pods, autoscaling on 100m requests and attacks on
+    the course's sizes. Our images are built, loaded and tagged for any chart given (a broken
+    copy too), as stack.install_chart only does it for the repository's own chart.
+    """
+    from kubedefis.harness import release as harness_release
+    from kubedefis.harness import stack
+    from kubedefis.harness.helm import merge_values
+
+    extra: dict[str, Any] = {}
+    if not suite.target.deployed and cluster.local_spec is not None:
+        extra = {"image": {"tag": harness_release.local_images(cluster)}}
+    return stack.install_chart(cluster, suite, namespace, preset, merge_values(extra, overrides or {}))

@@ -57,13 +57,18 @@ class Scenario:
     request_timeout: float = 10.0  # a request slower than this is a failure
 
     @classmethod
-    def site(cls, endpoint: Any, *user_classes: str, request_timeout: float = 10.0) -> Scenario:
-        """The site's locustfile against an IngressEndpoint (address, port, host)."""
+    def site(cls, endpoint: Any, *user_classes: str, request_timeout: float = 10.0, scheme: str = "http") -> Scenario:
+        """The site's locustfile against an IngressEndpoint (address, port, host), over HTTP or HTTPS.
+
+        Over HTTPS the certificate is not checked (Locust's FastHttpUser default): the local
+        Ingress serves a self-signed one.
+        """
+        port = endpoint.http_port if scheme == "http" else endpoint.https_port
         return cls(
             SITE_LOCUSTFILE,
             tuple(user_classes),
-            f"http://{endpoint.address}:{endpoint.http_port}",
-            endpoint.host if endpoint.http_port in (80, 443) else f"{endpoint.host}:{endpoint.http_port}",
+            f"{scheme}://{endpoint.address}:{port}",
+            endpoint.host if port in (80, 443) else f"{endpoint.host}:{port}",
             request_timeout,
         )
 

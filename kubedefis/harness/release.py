@@ -89,13 +89,20 @@ def helm_binary() -> Any:
     return found
 
 
-def render(suite: Any, preset: str, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """`helm template` of the suite's chart with the défi's values (hooks and test pods included)."""
+def render(
+    suite: Any, preset: str, overrides: dict[str, Any] | None = None, *, preset_only: bool = False
+) -> list[dict[str, Any]]:
+    """`helm template` of the suite's chart with the défi's values (hooks and test pods included).
+
+    The values are those given with --values if any, like an install; preset_only renders the
+    chart's own preset instead (to compare with another stage, e.g. "défi 11 has no cache").
+    """
     from pathlib import Path
 
     from kubedefis.harness.helm import Helm, load_values
 
-    values = merge_values(load_values(stack.chart_values(suite, preset)), overrides or {})
+    files = [suite.chart / "values" / f"{preset}.yaml", suite.chart / "values/local.yaml"]
+    values = merge_values(load_values(files if preset_only else stack.chart_values(suite, preset)), overrides or {})
     return Helm(Path(helm_binary())).template(suite.chart, suite.target.release, values, namespace="kubedefis")
 
 

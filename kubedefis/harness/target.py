@@ -24,6 +24,13 @@ class Component:
     name: str = ""  # Deployment/StatefulSet name, when the selector alone is ambiguous
     service: str = ""  # Service name, likewise
 
+    def matches(self, workload_name: str, pod_labels: dict[str, str]) -> bool:
+        """Whether a workload is this component: by its name when one is given, else by its pods' labels."""
+        if self.name:
+            return workload_name == self.name
+        pairs = [p.split("=", 1) for p in self.selector.split(",") if p]
+        return bool(pairs) and all(len(p) == 2 and pod_labels.get(p[0]) == p[1] for p in pairs)
+
 
 def _default_components() -> dict[str, Component]:
     """Our stack's components, found by label in the défi's namespace (hand-ins and chart alike)."""
@@ -49,6 +56,8 @@ class Target:
     ingress_address: str = "127.0.0.1"
     ingress_http_port: int = 8080
     ingress_https_port: int = 8443
+    chart: str | None = None  # the stack's Helm chart, for the static checks (relative to the file)
+    values: tuple[str, ...] = ()  # its values files, likewise
     components: dict[str, Component] = field(default_factory=_default_components)
 
     def component(self, key: str) -> Component:
@@ -58,6 +67,10 @@ class Target:
         except KeyError as exc:
             raise KubedefisError(f"the target names no component {key!r} (known: {sorted(self.components)})") from exc
         return Component(*(getattr(raw, f.name).replace("{release}", self.release) for f in fields(Component)))
+
+    def component_of(self, workload_name: str, pod_labels: dict[str, str], among: tuple[str, ...]) -> str | None:
+        """Which of these components a workload is (rendered or live), None if none."""
+        return next((key for key in among if self.component(key).matches(workload_name, pod_labels)), None)
 
     @property
     def external(self) -> bool:
@@ -90,6 +103,12 @@ def load(path: Path) -> Target:
             if not isinstance(value, int) or not 0 < value < 65536:
                 raise KubedefisError(f"target file {path}: {f.name} must be a port number, not {value!r}")
             values[f.name] = value
+        elif f.name == "values":
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise KubedefisError(f"target file {path}: values must be a file name or a list of them, not {value!r}")
+            values[f.name] = tuple(str((path.parent / Path(v).expanduser()).resolve()) for v in value)
         elif f.name == "deployed":
             if not isinstance(value, bool):
                 raise KubedefisError(f"target file {path}: deployed must be true or false, not {value!r}")
@@ -98,8 +117,9 @@ def load(path: Path) -> Target:
             if value is not None and not isinstance(value, str):
                 raise KubedefisError(f"target file {path}: {f.name} must be a string, not {value!r}")
             values[f.name] = value
-    if values.get("kubeconfig"):
-        values["kubeconfig"] = str((path.parent / Path(values["kubeconfig"]).expanduser()).resolve())
+    for key in ("kubeconfig", "chart"):  # relative to the target file
+        if values.get(key):
+            values[key] = str((path.parent / Path(values[key]).expanduser()).resolve())
     return Target(**values)
 
 

@@ -63,6 +63,10 @@ def _header(report: dict[str, Any]) -> str:
             f"Python {versions.get('python')} · pytest {versions.get('pytest')}",
         ),
     ]
+    rights = head.get("permissions")
+    if rights:
+        denied = ", ".join(rights.get("denied") or []) or "none"
+        rows.append(("Rights denied", f"{denied} ({rights.get('checked')} checked)"))
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     req, tests = report["totals"]["requirements"], report["totals"]["tests"]
     totals = (

@@ -202,6 +202,7 @@ class ReportCollector:
                 "python": platform.python_version(),
                 "pytest": pytest.__version__,
             },
+            "permissions": _permissions(self.config),
             "pytest_exit_status": exitstatus,
             "interrupted": self.interrupted,
             "collection_errors": self.collection_errors,
@@ -221,6 +222,14 @@ def _target_file_fields(path: str | None) -> dict[str, Any]:
     except KubedefisError:
         return {}
     return {"kubeconfig": target.kubeconfig, "context": target.context, "namespace": target.namespace}
+
+
+def _permissions(config: pytest.Config) -> dict[str, Any] | None:
+    """The session-start rights check (kubedefis.pytest_plugin), None when no cluster was asked."""
+    from kubedefis.harness.permissions import PRECHECK
+
+    precheck = config.stash.get(PRECHECK, None)
+    return precheck.as_dict() if precheck is not None else None
 
 
 def collector_of(config: pytest.Config) -> ReportCollector | None:

@@ -9,46 +9,14 @@ disruptive tests that a case does not concern are deselected (-k) to keep the ru
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
-import yaml
-from variants import broken_handin, of_kind, outcomes
-
-from kubedefis import paths
-from kubedefis.harness.helm import load_values, merge_values
-
-CHART = paths.REPO_ROOT / "chart"
+from variants import broken_chart, broken_handin, broken_values, failed, of_kind, outcomes
 
 
 @pytest.fixture(autouse=True)
 def shorter_deadlines(monkeypatch):
     # Broken stacks never get where the deadlines wait for; working parts still need time on 2 cores.
     monkeypatch.setenv("KUBEDEFIS_TIMEOUT_SCALE", "0.75")
-
-
-def broken_values(tmp_path: Path, preset: str, change: dict) -> Path:
-    """The défi's values (preset + local.yaml) with one change, as the file given to --values."""
-    values = merge_values(load_values([CHART / "values" / f"{preset}.yaml", CHART / "values/local.yaml"]), change)
-    path = tmp_path / f"{preset}-broken.yaml"
-    path.write_text(yaml.safe_dump(values, sort_keys=False))
-    return path
-
-
-def broken_chart(tmp_path: Path, template: str, old: str, new: str) -> Path:
-    """A copy of the chart where one template has `old` replaced by `new` (which must be there)."""
-    copy = tmp_path / "chart"
-    shutil.copytree(CHART, copy)
-    file = copy / "templates" / template
-    text = file.read_text()
-    assert old in text, f"{template} no longer contains {old!r}: update this case"
-    file.write_text(text.replace(old, new))
-    return copy
-
-
-def failed(results: dict[str, str]) -> set[str]:
-    return {name for name, outcome in results.items() if outcome == "failed"}
 
 
 def replicas_are_primaries(docs: list[dict]) -> None:
@@ -87,7 +55,10 @@ def test_defi14_catches_a_cache_without_eviction(pytester, tmp_path):
 
 def test_defi15_catches_a_backup_taken_after_the_upgrade(pytester, tmp_path):
     chart = broken_chart(
-        tmp_path, "hook-backup-job.yaml", '"events" "pre-upgrade" "weight" 0', '"events" "post-upgrade" "weight" 0'
+        tmp_path,
+        "templates/hook-backup-job.yaml",
+        '"events" "pre-upgrade" "weight" 0',
+        '"events" "post-upgrade" "weight" 0',
     )
     results = outcomes(pytester, "test_defi15.py", "--chart", str(chart))
     assert failed(results) == {
@@ -100,7 +71,7 @@ def test_defi15_catches_a_backup_taken_after_the_upgrade(pytester, tmp_path):
 def test_defi16_catches_a_cronjob_that_writes_nothing(pytester, tmp_path):
     chart = broken_chart(
         tmp_path,
-        "backup-cronjob.yaml",
+        "templates/backup-cronjob.yaml",
         '{{- $command := list "pg-backup" "logical" "scheduled" -}}',
         '{{- $command := list "true" -}}',
     )

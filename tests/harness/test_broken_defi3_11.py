@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from variants import broken_handin, broken_values, failed, of_kind, outcomes
+from variants import broken_chart, broken_handin, broken_values, failed, of_kind, outcomes
 
 
 def two_database_pods(docs):
@@ -94,3 +94,13 @@ def test_defi4_catches_an_ingress_for_another_host(pytester, tmp_path):
         "test_site_answers_through_ingress",
         "test_other_host_is_not_routed",
     }, results
+
+
+def test_defi6_catches_pods_that_do_not_roll_on_a_config_change(pytester, tmp_path):
+    # The classic slip: no checksum annotations, so `helm upgrade` changes the ConfigMap and
+    # the running pods keep the old environment.
+    chart = broken_chart(
+        tmp_path, "templates/_django.tpl", '{{- include "kubedefis.checksums" $ctx | nindent 8 }}', "{}"
+    )
+    results = outcomes(pytester, "test_defi6.py", "--chart", str(chart))
+    assert failed(results) == {"test_upgrade_with_changed_value_rolls_pods"}, results

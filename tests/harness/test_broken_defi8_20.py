@@ -8,47 +8,14 @@ Each case is a full install plus load (5 to 10 minutes on the 2-CPU node): run t
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
-import yaml
-from variants import outcomes
-
-from kubedefis import paths
-from kubedefis.harness.helm import load_values, merge_values
-
-CHART = paths.REPO_ROOT / "chart"
+from variants import broken_chart, broken_values, not_passed, outcomes
 
 
 @pytest.fixture(autouse=True)
 def shorter_deadlines(monkeypatch):
     # Broken stacks never get where the deadlines wait for; working parts still need time on 2 cores.
     monkeypatch.setenv("KUBEDEFIS_TIMEOUT_SCALE", "0.75")
-
-
-def broken_values(tmp_path: Path, preset: str, change: dict) -> Path:
-    """The défi's values (preset + local.yaml) with one change, as the file given to --values."""
-    files = [CHART / "values" / f"{preset}.yaml"] if preset else []
-    values = merge_values(load_values([*files, CHART / "values/local.yaml"]), change)
-    path = tmp_path / f"{preset or 'default'}-broken.yaml"
-    path.write_text(yaml.safe_dump(values, sort_keys=False))
-    return path
-
-
-def broken_chart(tmp_path: Path, template: str, old: str, new: str) -> Path:
-    """A copy of the chart where one template has `old` replaced by `new` (which must be there)."""
-    copy = tmp_path / "chart"
-    shutil.copytree(CHART, copy)
-    file = copy / "templates" / template
-    text = file.read_text()
-    assert old in text, f"{template} no longer contains {old!r}: update this case"
-    file.write_text(text.replace(old, new))
-    return copy
-
-
-def not_passed(results: dict[str, str]) -> set[str]:
-    return {name for name, outcome in results.items() if outcome != "passed"}
 
 
 def test_defi8_catches_a_rollout_that_drops_requests(pytester, tmp_path):
@@ -99,7 +66,8 @@ def test_defi19_catches_debug_and_plain_http(pytester, tmp_path):
 
 
 def test_defi19_catches_a_pod_the_restricted_standard_refuses(pytester, tmp_path):
-    chart = broken_chart(tmp_path, "_helpers.tpl", "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true")
+    escalation = "allowPrivilegeEscalation"
+    chart = broken_chart(tmp_path, "templates/_helpers.tpl", f"{escalation}: false", f"{escalation}: true")
     results = outcomes(pytester, "test_defi19.py", "--chart", str(chart), "-k", "rendered or restricted")
     assert not_passed(results) == {"test_rendered_production_settings", "test_restricted_namespace_runs_everything"}, (
         results
@@ -110,7 +78,7 @@ def test_defi20_catches_a_column_dropped_before_the_rollout(pytester, tmp_path):
     """The contract migration (drop `make`) run by the pre-upgrade hook, while the old pods still use it."""
     chart = broken_chart(
         tmp_path,
-        "migrate-job.yaml",
+        "templates/migrate-job.yaml",
         '(list "migrate_stage" "--phase" "pre")',
         '(list "migrate_stage" "--phase" "post" "--settle-timeout" "0")',
     )

@@ -65,6 +65,22 @@ def broken_values(tmp_path: Path, preset: str, override: Obj) -> Path:
     return target
 
 
+def broken_chart(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    """A copy of our chart with one template edit (a group's typical slip); returns the chart's path."""
+    chart = tmp_path / "chart"
+    shutil.copytree(paths.REPO_ROOT / "chart", chart)
+    template = chart / file
+    text = template.read_text()
+    assert old in text, f"{file} no longer contains {old!r}: update the variant"
+    template.write_text(text.replace(old, new))
+    return chart
+
+
 def failed(results: dict[str, str]) -> set[str]:
     """Test names (parameters stripped) that failed, or errored in a fixture that checks a requirement."""
     return {name.split("[", 1)[0] for name, outcome in results.items() if outcome in ("failed", "error")}
+
+
+def not_passed(results: dict[str, str]) -> set[str]:
+    """Test names that did not pass (failed, errored or skipped)."""
+    return {name.split("[", 1)[0] for name, outcome in results.items() if outcome != "passed"}

@@ -207,6 +207,11 @@ write_replication_conf() {
         fi
     } >"$conf.new"
     mv "$conf.new" "$conf"
+    # `kubedefis db promote` points running replicas straight at the new primary with ALTER
+    # SYSTEM (a runtime shortcut past the write Service); at start the topology decides again.
+    if [ -f "$PGDATA/postgresql.auto.conf" ]; then
+        sed -i '/^primary_conninfo[[:space:]]*=/d' "$PGDATA/postgresql.auto.conf"
+    fi
 }
 
 # primary: initdb on first start, then the application role and database. The work is done in
