@@ -12,10 +12,10 @@ COMPONENT = "web-nodb"
 
 
 @pytest.fixture(scope="module")
-def web(suite, cluster, namespace, handin):
+def web(suite, cluster, namespace):
     if not suite.target.deployed:
         stack.ensure_web_nodb_image(cluster)
-        stack.apply_handin(cluster, namespace, handin / "defi1")
+        stack.apply_handin(cluster, namespace, suite.handin / "defi1")
     return stack.wait_component(cluster, namespace, suite.target.component(COMPONENT), timeouts.POD_READY)
 
 

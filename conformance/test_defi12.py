@@ -125,24 +125,30 @@ def test_primary_and_replicas_ready_each_on_its_own_claim(replicated):
     assert not shared, f"claims shared by several pods: {shared}"
 
 
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D12.2", "pg_stat_replication on the primary shows every replica streaming")
 def test_every_replica_streams(replicated, record):
     standbys = replicated.assert_streaming(timeouts.POD_READY)
     record("standbys", [f"{s.name}@{s.address}:{s.state}/{s.sync_state}" for s in standbys])
 
 
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D12.3", "a row committed on the primary is readable on every replica within 2 s")
 def test_row_reaches_every_replica_within_2s(replicated, record):
     lags = replicated.assert_rows_reach_replicas(timeouts.REPLICATION_VISIBLE)
     record("replication_visibility_ms", {pod: round(s * 1000, 1) for pod, s in lags.items()})
 
 
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D12.4", "a write on a replica is refused")
 def test_replicas_refuse_writes(replicated):
     replicated.assert_replicas_refuse_writes()
 
 
 @pytest.mark.disruptive
+@pytest.mark.needs("delete", "persistentvolumeclaims")
+@pytest.mark.needs("delete", "pods")
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D12.5", "a replica whose pod and claim are deleted is rebuilt from the primary and streams")
 def test_replica_rebuilt_after_losing_its_volume(suite, replicated, record):
     if not suite.allow_disruption:

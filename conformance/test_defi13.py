@@ -69,14 +69,14 @@ def _container(obj):
 @pytest.mark.static
 @pytest.mark.requirement("D13.1", "the replication chart is a dependency of the main chart, switched by a value")
 def test_replication_is_a_subchart(suite):
-    chart = yaml.safe_load((suite.chart / "Chart.yaml").read_text())
+    folder = suite.chart_under_test()
+    chart = yaml.safe_load((folder / "Chart.yaml").read_text())
     deps = [d for d in chart.get("dependencies") or [] if d.get("condition")]
-    assert deps, f"{suite.chart}/Chart.yaml lists no dependency with a condition: {chart.get('dependencies')}"
+    assert deps, f"{folder}/Chart.yaml lists no dependency with a condition: {chart.get('dependencies')}"
     for dep in deps:
-        folder = suite.chart / "charts" / dep["name"]
-        assert (folder / "Chart.yaml").exists() or list((suite.chart / "charts").glob(f"{dep['name']}-*.tgz")), (
-            f"dependency {dep['name']} is not in {suite.chart}/charts"
-        )
+        assert (folder / "charts" / dep["name"] / "Chart.yaml").exists() or list(
+            (folder / "charts").glob(f"{dep['name']}-*.tgz")
+        ), f"dependency {dep['name']} is not in {folder}/charts"
 
 
 @pytest.mark.static
@@ -171,23 +171,27 @@ def test_primary_and_replicas_ready(replicated):
     assert len(claims) == len(pods) == len(set(claims)), f"claims per pod: {claims}"
 
 
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D13.7", "pg_stat_replication on the primary shows every replica streaming")
 def test_every_replica_streams(replicated, record):
     standbys = replicated.assert_streaming(timeouts.POD_READY)
     record("standbys", [f"{s.name}@{s.address}:{s.state}/{s.sync_state}" for s in standbys])
 
 
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D13.8", "a row committed on the primary is readable on every replica within 2 s")
 def test_row_reaches_every_replica_within_2s(replicated, record):
     lags = replicated.assert_rows_reach_replicas(timeouts.REPLICATION_VISIBLE)
     record("replication_visibility_ms", {pod: round(s * 1000, 1) for pod, s in lags.items()})
 
 
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D13.9", "a write on a replica is refused")
 def test_replicas_refuse_writes(replicated):
     replicated.assert_replicas_refuse_writes()
 
 
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D13.5", "the site answers, and its reads reach the replicas")
 def test_site_reads_from_replicas(cluster, namespace, replicated, site, sitedb):
     access.wait_http("the API through the Ingress", lambda: site.get("/api/cars"), timeout=timeouts.HTTP_READY)
@@ -208,6 +212,9 @@ def test_site_reads_from_replicas(cluster, namespace, replicated, site, sitedb):
 
 
 @pytest.mark.disruptive
+@pytest.mark.needs("delete", "persistentvolumeclaims")
+@pytest.mark.needs("delete", "pods")
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D13.10", "a replica whose pod and claim are deleted is rebuilt from the primary and streams")
 def test_replica_rebuilt_after_losing_its_volume(suite, replicated, record):
     if not suite.allow_disruption:
@@ -218,6 +225,14 @@ def test_replica_rebuilt_after_losing_its_volume(suite, replicated, record):
 
 
 @pytest.mark.disruptive
+@pytest.mark.needs("create", "pods")  # the writer pod, and its log
+@pytest.mark.needs("get", "pods/log")
+@pytest.mark.needs("delete", "pods")  # the writer; `db promote` fences the old primary
+@pytest.mark.needs("patch", "statefulsets/scale")  # the primary lost
+@pytest.mark.needs("patch", "configmaps")  # `db promote`: the topology,
+@pytest.mark.needs("patch", "services")  # the write Service,
+@pytest.mark.needs("patch", "pods")  # the role labels,
+@pytest.mark.needs("create", "pods/exec")  # pg_promote, slots, receivers (psql)
 @pytest.mark.requirement("D13.11", "failover with a writer running: no acknowledged row lost, write gap within 10 s")
 def test_failover_loses_no_acknowledged_row(suite, cluster, namespace, replicated, site, sitedb, record):
     if not suite.allow_disruption:

@@ -183,6 +183,7 @@ def test_cache_off_before_defi14(suite):
 # --- live tier --------------------------------------------------------------------------------------
 
 
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D14.1", "Redis refuses clients without the password; maxmemory and allkeys-lru are in force")
 def test_redis_password_and_eviction(cluster, namespace, redis, record):
     assert "NOAUTH" in redis_cli(cluster, namespace, redis, "ping", auth=False)
@@ -196,6 +197,7 @@ def test_redis_password_and_eviction(cluster, namespace, redis, record):
     assert maxmemory[-1].isdigit() and 0 < int(maxmemory[-1]) < (limit or 0), f"maxmemory {maxmemory} vs limit {limit}"
 
 
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D14.3", "a cached page's second request reads no data table (database statistics)")
 def test_second_request_reads_no_table(site, database, sitedb, record):
     name = sitedb[0]
@@ -229,6 +231,7 @@ def test_write_then_read_shows_new_data(site):
     assert fresh.status == 200 and name in fresh.text, f"the new garage is missing from the next read: {fresh}"
 
 
+@pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D14.6", "measured: latency and table scans per request, with and without the cache")
 def test_measure_cache_gain(site, database, sitedb, record):
     name = sitedb[0]
@@ -253,6 +256,7 @@ def test_measure_cache_gain(site, database, sitedb, record):
 
 
 @pytest.mark.disruptive
+@pytest.mark.needs("patch", "deployments/scale")
 @pytest.mark.requirement("D14.7", "with Redis scaled to 0 the site still answers 200")
 def test_site_answers_without_redis(suite, cluster, namespace, redis, site):
     if not suite.allow_disruption:

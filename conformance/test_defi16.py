@@ -137,6 +137,9 @@ def test_rendered_base_backup_option(suite):
 # --- live tier --------------------------------------------------------------------------------------
 
 
+@pytest.mark.needs("create", "jobs")  # `db backup` / `db backups` run Jobs
+@pytest.mark.needs("list", "cronjobs")
+@pytest.mark.needs("get", "pods/log")
 @pytest.mark.requirement("D16.1", "a run of the CronJob writes a backup to the volume")
 def test_cronjob_run_writes_a_backup(target, record):
     before = logical_backups(target)
@@ -148,6 +151,9 @@ def test_cronjob_run_writes_a_backup(target, record):
     assert new, f"the CronJob's run wrote no new backup (before: {before}, after: {after})\n{run.log}"
 
 
+@pytest.mark.needs("create", "jobs")  # `db backup` / `db backups` run Jobs
+@pytest.mark.needs("list", "cronjobs")
+@pytest.mark.needs("get", "pods/log")
 @pytest.mark.requirement("D16.3", f"only the last {KEEP} backups are kept")
 def test_retention_keeps_the_last_n(target):
     made = []
@@ -159,8 +165,16 @@ def test_retention_keeps_the_last_n(target):
     assert kept == sorted(made, reverse=True)[:KEEP], f"kept {kept}, the newest made were {made}"
 
 
+@pytest.mark.needs("create", "jobs")  # `db backup` / `db backups` run Jobs
+@pytest.mark.needs("list", "cronjobs")
+@pytest.mark.needs("get", "pods/log")
+@pytest.mark.needs("create", "pods/exec")
+@pytest.mark.needs("patch", "deployments")  # `db restore` restarts the site when there is no Redis
+@pytest.mark.disruptive
 @pytest.mark.requirement("D16.4", "known rows, backed up, dropped, restored: every row back, byte for byte")
 def test_restore_after_dropping_a_table(suite, cluster, namespace, target, sitedb, site, record):
+    if not suite.allow_disruption:
+        pytest.skip("drops a table of the graded database before restoring it: run with --allow-disruption")
     name, user = sitedb
     node = primary(cluster, namespace, suite)
     write_known_rows(node, name, user)
@@ -182,6 +196,13 @@ def test_restore_after_dropping_a_table(suite, cluster, namespace, target, sited
 
 
 @pytest.mark.disruptive
+@pytest.mark.needs("create", "jobs")  # `db backup` / `db backups` run Jobs
+@pytest.mark.needs("list", "cronjobs")
+@pytest.mark.needs("get", "pods/log")
+@pytest.mark.needs("create", "pods/exec")
+@pytest.mark.needs("patch", "deployments")  # `db restore` restarts the site when there is no Redis
+@pytest.mark.needs("delete", "persistentvolumeclaims")
+@pytest.mark.needs("delete", "pods")
 @pytest.mark.requirement(
     "D16.5", "the database volume deleted: a restore into the new empty database brings it all back"
 )

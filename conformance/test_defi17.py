@@ -28,8 +28,9 @@ MAX_P95_MS = 1000
 def rendered(suite):
     from kubedefis.pytest_plugin import find_tool
 
+    chart = suite.chart_under_test()
     values = helm.merge_values(helm.load_values(stack.chart_values(suite, PRESET)), OVERRIDES)
-    return helm.Helm(find_tool("helm")).template(suite.chart, suite.target.release, values)
+    return helm.Helm(find_tool("helm")).template(chart, suite.target.release, values)
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,11 @@ def test_naive_site_has_the_weaknesses(site, values):
 
 
 @pytest.mark.disruptive
+@pytest.mark.needs("create", "configmaps")
+@pytest.mark.needs("delete", "configmaps")
+@pytest.mark.needs("create", "pods")
+@pytest.mark.needs("delete", "pods")
+@pytest.mark.needs("get", "pods/log")
 @pytest.mark.requirement("D17.3", "one attacker makes the naive site fail its legitimate users")
 def test_attack_brings_the_naive_site_down(suite, cluster, namespace, values, site, record_property):
     if not suite.allow_disruption:

@@ -31,8 +31,9 @@ MAX_P95_MS = 1000
 def rendered(suite):
     from kubedefis.pytest_plugin import find_tool
 
+    chart = suite.chart_under_test()
     values = helm.merge_values(helm.load_values(stack.chart_values(suite, PRESET)), OVERRIDES)
-    return helm.Helm(find_tool("helm")).template(suite.chart, suite.target.release, values)
+    return helm.Helm(find_tool("helm")).template(chart, suite.target.release, values)
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,11 @@ def test_limits_answer(site, values):
 
 
 @pytest.mark.disruptive
+@pytest.mark.needs("create", "configmaps")
+@pytest.mark.needs("delete", "configmaps")
+@pytest.mark.needs("create", "pods")
+@pytest.mark.needs("delete", "pods")
+@pytest.mark.needs("get", "pods/log")
 @pytest.mark.requirement("D18.3", "under the attack: < 1 % legitimate requests failed, p95 < 1 s, no pod killed")
 def test_legitimate_users_served_under_attack(suite, cluster, namespace, values, site, record_property):
     if not suite.allow_disruption:

@@ -47,8 +47,9 @@ HEADERS = {
 def rendered(suite):
     from kubedefis.pytest_plugin import find_tool
 
+    chart = suite.chart_under_test()
     values = helm.load_values(stack.chart_values(suite, PRESET))
-    return helm.Helm(find_tool("helm")).template(suite.chart, suite.target.release, values)
+    return helm.Helm(find_tool("helm")).template(chart, suite.target.release, values)
 
 
 def https_host(cluster, host: str) -> str:
@@ -190,6 +191,7 @@ def test_secrets_only_from_secrets(suite, cluster, namespace, values):
 
 
 @pytest.mark.disruptive
+@pytest.mark.needs("list", "secrets")
 @pytest.mark.requirement("D19.5", "a broken release is stopped at staging; production keeps its version and serves")
 def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, site, record_property):
     if not suite.allow_disruption or cluster.local_spec is None or suite.target.deployed:

@@ -18,10 +18,10 @@ def handin_objects(handin):
 
 
 @pytest.fixture(scope="module")
-def web(suite, cluster, namespace, handin):
+def web(suite, cluster, namespace):
     if not suite.target.deployed:
         stack.ensure_web_nodb_image(cluster)
-        stack.apply_handin(cluster, namespace, handin / "defi2")
+        stack.apply_handin(cluster, namespace, suite.handin / "defi2")
     return stack.wait_component(cluster, namespace, suite.target.component(COMPONENT))
 
 

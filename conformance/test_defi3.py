@@ -10,10 +10,10 @@ DEFI = "defi3"
 
 
 @pytest.fixture(scope="module")
-def deployed(suite, cluster, namespace, handin):
+def deployed(suite, cluster, namespace):
     if not suite.target.deployed:
         stack.ensure_handin_images(cluster)
-        stack.apply_handin(cluster, namespace, handin / DEFI)
+        stack.apply_handin(cluster, namespace, suite.handin / DEFI)
     database = stack.wait_component(cluster, namespace, suite.target.component("database"), timeouts.DATABASE_READY)
     web = stack.wait_component(cluster, namespace, suite.target.component("site"))
     return web, database

@@ -10,10 +10,10 @@ DEFI = "defi4"
 
 
 @pytest.fixture(scope="module")
-def ingress_host(suite, cluster, namespace, handin):
+def ingress_host(suite, cluster, namespace):
     if not suite.target.deployed:
         stack.ensure_handin_images(cluster)
-        stack.apply_handin(cluster, namespace, handin / DEFI)
+        stack.apply_handin(cluster, namespace, suite.handin / DEFI)
     stack.wait_component(cluster, namespace, suite.target.component("database"), timeouts.DATABASE_READY)
     stack.wait_component(cluster, namespace, suite.target.component("site"))
     if suite.target.ingress_host:

@@ -15,10 +15,10 @@ COMPONENT_HEADER = "x-kubedefis-component"
 
 
 @pytest.fixture(scope="module")
-def stack_parts(suite, cluster, namespace, handin):
+def stack_parts(suite, cluster, namespace):
     if not suite.target.deployed:
         stack.ensure_handin_images(cluster)
-        stack.apply_handin(cluster, namespace, handin / DEFI)
+        stack.apply_handin(cluster, namespace, suite.handin / DEFI)
     database = stack.wait_component(cluster, namespace, suite.target.component("database"), timeouts.DATABASE_READY)
     api = stack.wait_component(cluster, namespace, suite.target.component("api"))
     public = stack.wait_component(cluster, namespace, suite.target.component("public"))

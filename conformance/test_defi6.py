@@ -58,6 +58,7 @@ def test_database_settings_come_from_a_configmap(cluster, namespace, installed, 
 
 
 @pytest.mark.needs("create", "pods/exec")
+@pytest.mark.needs("list", "secrets")
 @pytest.mark.requirement("D6.3", "changing a value and upgrading rolls the pods, and the new value is in effect")
 def test_upgrade_with_changed_value_rolls_pods(suite, cluster, namespace, installed):
     if suite.target.deployed:
@@ -87,8 +88,9 @@ def test_chart_lints_clean(suite, preset):
     from kubedefis.harness import helm
     from kubedefis.pytest_plugin import find_tool
 
+    chart = suite.chart_under_test()
     files = stack.chart_values(suite, preset)
-    output = helm.Helm(find_tool("helm")).lint(suite.chart, files)
+    output = helm.Helm(find_tool("helm")).lint(chart, files)
     assert "0 chart(s) failed" in output, output
 
 
@@ -100,7 +102,8 @@ def test_chart_renders_valid_objects(suite, preset):
     from kubedefis.pytest_plugin import find_tool
     from kubedefis.static import kubeconform
 
+    chart = suite.chart_under_test()
     values = helm.load_values(stack.chart_values(suite, preset))
-    objects = helm.Helm(find_tool("helm")).template(suite.chart, suite.target.release, values)
+    objects = helm.Helm(find_tool("helm")).template(chart, suite.target.release, values)
     assert objects, "the chart renders nothing"
     checks.require("D6.5 schema", kubeconform.validate(objects, find_tool("kubeconform")))

@@ -31,8 +31,9 @@ LOAD_BOUND = 600  # seconds: the load never outlives this, whatever happens
 def rendered(suite):
     from kubedefis.pytest_plugin import find_tool
 
+    chart = suite.chart_under_test()
     values = helm.load_values(stack.chart_values(suite, PRESET))
-    return helm.Helm(find_tool("helm")).template(suite.chart, suite.target.release, values)
+    return helm.Helm(find_tool("helm")).template(chart, suite.target.release, values)
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +172,7 @@ def test_rolling_update_under_load(suite, cluster, namespace, values, new_tag, s
     record_property("new_page_served_by", sorted(pods))
 
 
+@pytest.mark.needs("list", "secrets")
 @pytest.mark.requirement("D8.3", "the revision history records the update (Deployment and Helm)")
 def test_revision_history_recorded(suite, cluster, namespace, values):
     name = public(cluster, namespace, suite).name
@@ -182,6 +184,7 @@ def test_revision_history_recorded(suite, cluster, namespace, values):
 
 
 @pytest.mark.disruptive
+@pytest.mark.needs("list", "secrets")
 @pytest.mark.requirement("D8.4", "rollback to the previous version under load: no failed request, old version back")
 def test_rollback_under_load(suite, cluster, namespace, values, new_tag, site, record_property):
     if not suite.allow_disruption:

@@ -36,8 +36,9 @@ LOAD_BOUND = 600  # seconds: the load never outlives this
 def rendered(suite):
     from kubedefis.pytest_plugin import find_tool
 
+    chart = suite.chart_under_test()
     values = helm.load_values(stack.chart_values(suite, PRESET))
-    return helm.Helm(find_tool("helm")).template(suite.chart, suite.target.release, values)
+    return helm.Helm(find_tool("helm")).template(chart, suite.target.release, values)
 
 
 @pytest.fixture(scope="module")

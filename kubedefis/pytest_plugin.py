@@ -86,6 +86,7 @@ class SuiteOptions:
 
 
 OWN_CHART = paths.REPO_ROOT / "chart"
+OWN_HANDIN = paths.REPO_ROOT / "defis"
 
 
 def _options(config: pytest.Config) -> SuiteOptions:
@@ -295,6 +296,9 @@ def delete_namespace(cluster: ClusterHandle, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def handin(suite: SuiteOptions) -> Path:
+    """The hand-in folder; grading a deployed stack, only one given with --handin (not ours)."""
+    if suite.target.deployed and suite.handin.resolve() == OWN_HANDIN.resolve():
+        pytest.skip("grading a deployed stack: give the group's hand-in folder with --handin to check it")
     return suite.handin
 
 

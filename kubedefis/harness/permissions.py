@@ -29,6 +29,7 @@ GROUPS = {
     "deployments": "apps",
     "statefulsets": "apps",
     "jobs": "batch",
+    "cronjobs": "batch",
     "endpointslices": "discovery.k8s.io",
     "ingresses": "networking.k8s.io",
     "networkpolicies": "networking.k8s.io",
@@ -93,19 +94,32 @@ READ = [
     ("list", "deployments"),
     ("list", "statefulsets"),
     ("list", "jobs"),
+    ("list", "cronjobs"),  # the backup CronJob whose pod template `db backup` copies
     ("get", "persistentvolumeclaims"),
     ("list", "networkpolicies"),
     ("list", "horizontalpodautoscalers"),
     ("list", "ingresses"),
     ("get", "configmaps"),
+    ("list", "configmaps"),  # the replication topology; no secret in a ConfigMap (défi 19)
     ("list", "secrets"),  # Helm's release records (helm history)
 ]
 ACT = [
-    ("create", "pods"),  # network probe pods
-    ("delete", "pods"),  # removing the probe pods; disruptive checks
-    ("create", "pods/exec"),
+    ("create", "pods"),  # network probe, failover writer and attack pods
+    ("delete", "pods"),  # removing those pods; disruptive checks; fencing the old primary
+    ("create", "pods/exec"),  # psql, redis-cli, printenv in the pods
     ("create", "pods/portforward"),
     ("get", "services/proxy"),  # kubectl proxy
+    ("create", "services/proxy"),  # the API's POSTs through kubectl proxy (défi 3)
+    ("create", "configmaps"),  # the attack pod's script (défis 17-18)
+    ("delete", "configmaps"),
+    ("create", "jobs"),  # `db backup`, `db backups`, `db restore` (défis 15-16)
+    ("delete", "persistentvolumeclaims"),  # a replica (défis 12-13) or the database (défi 16) losing its volume
+    ("patch", "statefulsets/scale"),  # the primary lost (défi 13), the database stopped (défi 15)
+    ("patch", "deployments/scale"),  # Redis scaled to 0 (défi 14)
+    ("patch", "deployments"),  # `db restore` restarts the site when there is no Redis to flush
+    ("patch", "configmaps"),  # `db promote`: the replication topology
+    ("patch", "services"),  # `db promote`: the write Service's selector
+    ("patch", "pods"),  # `db promote`: the pods' role labels
 ]
 INSTALL = [
     ("create", "secrets"),  # Helm's release record
@@ -119,7 +133,7 @@ LOCAL = [("create", "namespaces"), ("delete", "namespaces")]
 def suite_needs(namespace: str | None, deployed: bool) -> list[Need]:
     """The rights the suite uses against this target."""
     pairs = READ + ACT + ([] if deployed else INSTALL) + (LOCAL if namespace is None else [])
-    return [Need.of(verb, resource, namespace) for verb, resource in pairs]
+    return [Need.of(verb, resource, namespace) for verb, resource in dict.fromkeys(pairs)]
 
 
 class Permissions:

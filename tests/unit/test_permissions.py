@@ -86,6 +86,58 @@ def test_a_review_that_cannot_be_asked_does_not_skip():
     assert "1 right(s) could not be checked" in result.summary()
 
 
+def test_backup_and_failover_rights_are_asked_in_their_api_groups():
+    api = FakeAuthorization()
+    perms = permissions.Permissions(api)
+    perms.check("list", "cronjobs", "u-42")
+    perms.check("create", "jobs", "u-42")
+    perms.check("patch", "statefulsets/scale", "u-42")
+    perms.check("patch", "deployments/scale", "u-42")
+    perms.check("delete", "pvc", "u-42")
+    assert api.asked == [
+        ("list", "batch", "cronjobs", "", "u-42"),
+        ("create", "batch", "jobs", "", "u-42"),
+        ("patch", "apps", "statefulsets", "scale", "u-42"),
+        ("patch", "apps", "deployments", "scale", "u-42"),
+        ("delete", "", "persistentvolumeclaims", "", "u-42"),
+    ]
+
+
+def _marked_needs() -> dict[tuple[str, str], list[str]]:
+    """Every `@pytest.mark.needs(verb, resource)` of the conformance modules, and where."""
+    import ast
+
+    found: dict[tuple[str, str], list[str]] = {}
+    for module in sorted((Path(__file__).parents[2] / "conformance").glob("test_*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "needs"
+                and ast.unparse(node.func.value) == "pytest.mark"
+            ):
+                verb, resource = (ast.literal_eval(a) for a in node.args)
+                found.setdefault((verb, resource), []).append(f"{module.name}:{node.lineno}")
+    return found
+
+
+def test_the_precheck_asks_every_right_a_conformance_check_declares():
+    marked = _marked_needs()
+    assert ("create", "pods/exec") in marked and ("list", "cronjobs") in marked  # the scan sees the markers
+    asked = {(n.verb, n.resource) for n in permissions.suite_needs("u-42", deployed=True)}
+    missing = {
+        f"{verb} {resource}": where
+        for (verb, resource), where in marked.items()
+        if (verb, permissions.Need.of(verb, resource).resource) not in asked
+    }
+    assert not missing, f"rights declared by checks but not asked at session start: {missing}"
+
+
+def test_each_right_is_in_the_precheck_once():
+    needs = permissions.suite_needs(None, deployed=False)
+    assert len(needs) == len(set(needs))  # create configmaps: an action of the suite and of helm install
+
+
 def test_an_unknown_resource_is_a_mistake_of_the_suite():
     with pytest.raises(ValueError, match="unknown resource 'pod'"):
         permissions.Need.of("get", "pod", "u-42")
