@@ -190,7 +190,14 @@ def test_rename_under_load(suite, cluster, namespace, values, site, database, re
     record_property("rows_after", after_rows)
     record_property("cars_created_under_load", created_ok)
     assert (kept_rows, kept_md5) == (before_rows, before_md5), "rows that existed before changed or disappeared"
-    assert after_rows == before_rows + created_ok, f"{after_rows} rows, expected {before_rows} + {created_ok} created"
+    # Every acknowledged creation is stored; a creation in flight when Locust stopped its users
+    # may be stored without Locust counting it: at most one per user, never fewer rows.
+    in_flight = after_rows - (before_rows + created_ok)
+    record_property("rows_created_in_flight_at_stop", in_flight)
+    assert 0 <= in_flight <= LOAD_USERS, (
+        f"{after_rows} rows, expected {before_rows} + {created_ok} acknowledged creations"
+        f" (+ at most {LOAD_USERS} in flight when the load stopped)"
+    )
 
     assert car_columns(database) >= {"brand"} and "make" not in car_columns(database), car_columns(database)
     jobs = hook_jobs(cluster, namespace)
