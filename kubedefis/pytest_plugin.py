@@ -258,8 +258,8 @@ def _draw_diagram(config: pytest.Config, cluster: ClusterHandle, namespace: str,
     from kubedefis.diagram.snapshot import draw_namespace
 
     folder_root = config.getoption("--diagrams")
-    if not folder_root or module in _DRAWN_MODULES:
-        return
+    if not folder_root or module in _DRAWN_MODULES or not re.fullmatch(r"(.*\.)?test_defi\d+", module):
+        return  # only the défi modules have a hand-in folder
     _DRAWN_MODULES.add(module)
     folder = Path(folder_root) / module.rsplit(".", 1)[-1].removeprefix("test_")
     title = f"{folder.name}: the kubedefis stack (namespace {namespace}, drawn from the cluster)"
