@@ -40,7 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--context", help="kubeconfig context")
     group.addoption("--namespace", help="grade (or install into) this namespace only")
     group.addoption("--release", help="Helm release name (default kd)")
-    group.addoption("--handin", default=str(paths.REPO_ROOT / "defis"), help="folder of the défi hand-ins (defiN/)")
+    group.addoption("--handin", help="folder of the défi hand-ins (defiN/); default: ours (defis/)")
     group.addoption("--chart", help="Helm chart to install (défis 6+); default: the target file's, else ours")
     group.addoption(
         "--values", action="append", default=[], help="values file for the chart (repeatable); default: the target's"
@@ -77,10 +77,12 @@ class SuiteOptions:
     keep_namespaces: bool
     allow_disruption: bool
     cluster_name: str | None
+    chart_named: bool = False  # given with --chart or the target file (not our default)
+    handin_named: bool = False  # given with --handin
 
     def chart_under_test(self) -> Path:
         """The chart the static checks render; grading a deployed stack, only one the target names."""
-        if self.target.deployed and self.chart.resolve() == OWN_CHART.resolve():
+        if self.target.deployed and not self.chart_named:
             pytest.skip("the target names no chart (chart: and values: in the target file, or --chart/--values)")
         return self.chart
 
@@ -104,8 +106,10 @@ def _options(config: pytest.Config) -> SuiteOptions:
         raise KubedefisError("a deployed target needs its namespace (namespace: in the target file, or --namespace)")
     return SuiteOptions(
         target=tgt,
-        handin=Path(opt("--handin")),
+        handin=Path(opt("--handin") or OWN_HANDIN),
         chart=Path(opt("--chart") or tgt.chart or OWN_CHART),
+        chart_named=bool(opt("--chart") or tgt.chart),
+        handin_named=bool(opt("--handin")),
         values=tuple(Path(v) for v in (opt("--values") or tgt.values)),
         keep_namespaces=opt("--keep-namespaces"),
         allow_disruption=opt("--allow-disruption") or not tgt.external,
@@ -115,10 +119,14 @@ def _options(config: pytest.Config) -> SuiteOptions:
 
 @pytest.fixture(scope="session")
 def suite(pytestconfig: pytest.Config) -> SuiteOptions:
+    from kubedefis.harness import stack
+
     try:
-        return _options(pytestconfig)
+        options = _options(pytestconfig)
     except KubedefisError as exc:
         pytest.exit(f"kubedefis: {exc}", returncode=4)
+    stack.GRADING_EXISTING_STACK = options.target.deployed
+    return options
 
 
 @dataclass
@@ -300,7 +308,7 @@ def delete_namespace(cluster: ClusterHandle, name: str) -> None:
 @pytest.fixture(scope="session")
 def handin(suite: SuiteOptions) -> Path:
     """The hand-in folder; grading a deployed stack, only one given with --handin (not ours)."""
-    if suite.target.deployed and suite.handin.resolve() == OWN_HANDIN.resolve():
+    if suite.target.deployed and not suite.handin_named:
         pytest.skip("grading a deployed stack: give the group's hand-in folder with --handin to check it")
     return suite.handin
 

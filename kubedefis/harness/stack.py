@@ -151,12 +151,20 @@ def resolve(cluster: Any, namespace: str, component: Component) -> Resolved:
     return Resolved(kind, obj.metadata.name, selector or component.selector, labels, services)
 
 
+# Grading a stack that is already deployed, nothing is being installed: a component that is not
+# there now will not appear, and a rollout should be over. Set by the suite's plugin.
+GRADING_EXISTING_STACK = False
+EXISTING_STACK_WAIT = 60.0  # seconds: a rollout still in progress when grading starts
+
+
 def wait_component(cluster: Any, namespace: str, component: Component, timeout: float = timeouts.ROLLOUT) -> Resolved:
     """Wait until the component exists and its workload has rolled out; on timeout show pods, events, logs."""
+    if GRADING_EXISTING_STACK:
+        timeout = min(timeout, EXISTING_STACK_WAIT)
     found = wait_for(
         f"a workload matching {component} in {namespace}",
         lambda: Check(True, resolve(cluster, namespace, component)),
-        timeout=timeout,
+        timeout=0 if GRADING_EXISTING_STACK else timeout,
         evidence=lambda: kube.evidence(cluster.kube, namespace),
     )
     assert found is not None

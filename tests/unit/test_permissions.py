@@ -281,8 +281,11 @@ def test_without_a_target_the_suite_makes_and_deletes_its_own_namespace(pytester
     result.assert_outcomes(passed=4)
     assert "RAN test_deletes_a_pod" in result.stdout.str()
     kubectl = _calls(pytester)["kubectl"]
-    assert [c[0] for c in kubectl] == ["apply", "delete"], kubectl
-    assert kubectl[1][:2] == ["delete", "namespace"] and kubectl[1][2].startswith("kd-defi7-")
+    assert [c[0] for c in kubectl] == ["apply", "delete", "delete"], kubectl
+    # its pods first (cut short: the namespace is thrown away), then the namespace itself
+    namespace = kubectl[2][2]
+    assert kubectl[1][:3] == ["delete", "pods", "--all"] and kubectl[1][4] == namespace, kubectl
+    assert kubectl[2][:2] == ["delete", "namespace"] and namespace.startswith("kd-defi7-"), kubectl
 
 
 def test_a_deployed_target_without_a_namespace_is_refused(pytester: pytest.Pytester):

@@ -76,11 +76,13 @@ def test_a_workload_is_found_as_the_target_names_it():
 def test_grading_a_deployed_stack_renders_only_the_chart_the_target_names(tmp_path: Path):
     from kubedefis.pytest_plugin import OWN_CHART, SuiteOptions
 
-    def options(chart: Path, deployed: bool) -> SuiteOptions:
+    def options(chart: Path, deployed: bool, named: bool) -> SuiteOptions:
         tgt = target.Target(namespace="u-7", deployed=deployed)
-        return SuiteOptions(tgt, tmp_path, chart, (), False, False, None)
+        return SuiteOptions(tgt, tmp_path, chart, (), False, False, None, chart_named=named)
 
-    assert options(OWN_CHART, deployed=False).chart_under_test() == OWN_CHART
-    assert options(tmp_path, deployed=True).chart_under_test() == tmp_path
+    assert options(OWN_CHART, deployed=False, named=False).chart_under_test() == OWN_CHART
+    assert options(tmp_path, deployed=True, named=True).chart_under_test() == tmp_path
+    # our own stack graded as a group's: the target names our chart, which is then rendered
+    assert options(OWN_CHART, deployed=True, named=True).chart_under_test() == OWN_CHART
     with pytest.raises(pytest.skip.Exception, match="the target names no chart"):
-        options(OWN_CHART, deployed=True).chart_under_test()
+        options(OWN_CHART, deployed=True, named=False).chart_under_test()
