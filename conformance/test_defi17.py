@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from kubedefis.harness import access, checks, helm, load, stack, timeouts
-from kubedefis.release import install_full_stack as install
+from kubedefis.release import install_ready_stack as install
 
 PRESET = "naive"
 OVERRIDES = {"migration": {"sampleSize": "large"}}
@@ -35,10 +35,7 @@ def rendered(suite):
 
 @pytest.fixture(scope="module")
 def values(suite, cluster, namespace):
-    values = install(cluster, suite, namespace, PRESET, OVERRIDES)
-    for name in ("database", "api", "public"):
-        stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
-    return values
+    return install(cluster, suite, namespace, PRESET, OVERRIDES)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pytest
 
 from kubedefis.harness import checks, helm, load, stack, timeouts
-from kubedefis.release import install_full_stack as install
+from kubedefis.release import install_ready_stack as install
 
 PRESET = ""  # the chart's defaults (+ local.yaml)
 OVERRIDES = {"migration": {"sampleSize": "large"}}
@@ -38,10 +38,7 @@ def rendered(suite):
 
 @pytest.fixture(scope="module")
 def values(suite, cluster, namespace):
-    values = install(cluster, suite, namespace, PRESET, OVERRIDES)
-    for name in ("database", "api", "public"):
-        stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
-    return values
+    return install(cluster, suite, namespace, PRESET, OVERRIDES)
 
 
 @pytest.fixture(scope="module")

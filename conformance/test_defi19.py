@@ -23,7 +23,7 @@ import pytest
 from kubedefis import kube, paths, release
 from kubedefis.harness import access, checks, helm, load, stack, timeouts
 from kubedefis.harness.helm import merge_values
-from kubedefis.release import install_full_stack as install
+from kubedefis.release import install_ready_stack as install
 from kubedefis.shell import Status
 from kubedefis.waits import Check, wait_for
 
@@ -66,10 +66,7 @@ def values(suite, cluster, namespace):
     if not suite.target.deployed and cluster.local_spec is not None and suite.chart.resolve() == CHART.resolve():
         host = f"django.{namespace}.localhost"  # what stack.install_chart gives each namespace
     overrides = merge_values(SIZE, {"django": {"security": {"httpsHost": https_host(cluster, host)}}})
-    values = install(cluster, suite, namespace, PRESET, overrides)
-    for name in ("database", "api", "public"):
-        stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
-    return values
+    return install(cluster, suite, namespace, PRESET, overrides)
 
 
 @pytest.fixture(scope="module")

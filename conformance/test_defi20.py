@@ -22,7 +22,7 @@ from kubedefis import kube
 from kubedefis.harness import checks, helm, load, stack, timeouts
 from kubedefis.harness import postgres as pg
 from kubedefis.harness.helm import merge_values
-from kubedefis.release import install_full_stack as install
+from kubedefis.release import install_ready_stack as install
 from kubedefis.waits import Check, wait_for
 
 STAGES = ("initial", "expand", "contract")
@@ -49,10 +49,7 @@ def rendered(suite):
 
 @pytest.fixture(scope="module")
 def values(suite, cluster, namespace):
-    values = install(cluster, suite, namespace, preset("initial"))
-    for name in ("database", "api", "public"):
-        stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
-    return values
+    return install(cluster, suite, namespace, preset("initial"))
 
 
 @pytest.fixture(scope="module")

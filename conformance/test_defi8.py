@@ -15,7 +15,7 @@ import pytest
 from kubedefis import kube, release
 from kubedefis.harness import access, checks, helm, load, stack, timeouts
 from kubedefis.harness.helm import merge_values
-from kubedefis.release import install_full_stack as install
+from kubedefis.release import install_ready_stack as install
 from kubedefis.shell import Status, run
 from kubedefis.waits import Check, wait_for
 
@@ -38,10 +38,7 @@ def rendered(suite):
 
 @pytest.fixture(scope="module")
 def values(suite, cluster, namespace):
-    values = install(cluster, suite, namespace, PRESET)
-    for name in ("database", "api", "public"):
-        stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
-    return values
+    return install(cluster, suite, namespace, PRESET)
 
 
 @pytest.fixture(scope="module")

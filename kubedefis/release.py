@@ -336,3 +336,15 @@ def install_full_stack(
     if not suite.target.deployed and cluster.local_spec is not None:
         extra = {"image": {"tag": harness_release.local_images(cluster)}}
     return stack.install_chart(cluster, suite, namespace, preset, merge_values(extra, overrides or {}))
+
+
+def install_ready_stack(
+    cluster: Any, suite: Any, namespace: str, preset: str, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """install_full_stack, then wait until the database, api and public workloads have rolled out."""
+    from kubedefis.harness import stack, timeouts
+
+    values = install_full_stack(cluster, suite, namespace, preset, overrides)
+    for name in ("database", "api", "public"):
+        stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
+    return values
