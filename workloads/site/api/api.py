@@ -11,7 +11,11 @@ api = NinjaAPI(
     description=(
         "Garages, cars (voitures), keys (clés) and key loans. Errors are JSON "
         '`{"message": ..., "fields": {...}}`. Lists are paginated: `page` (from 1) and `page_size` '
-        "(default 20, at most 100; a larger value is a 422, not clamped)."
+        "(default 20, at most 100; a larger value is a 422, not clamped). Reads are public; every "
+        "write needs credentials: `Authorization: Bearer <token>` (`manage.py api_token create`) or "
+        "a signed-in session with its CSRF token. Without them a write is a 401; staff manage "
+        "garages, cars and keys, a user lends keys to themselves and gives back their own loans (403 "
+        "otherwise)."
     ),
     urls_namespace="api",
     docs_url="/docs",

@@ -7,7 +7,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import HttpError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from garage.errors import ApplicationError
 from kubedefis_site.client_limits import BodyTimeout
@@ -32,10 +32,27 @@ def validation_fields(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
     return fields
 
 
+# A 401 says which credentials the API takes (RFC 9110 15.5.2; Bearer is RFC 6750).
+WWW_AUTHENTICATE = 'Bearer realm="kubedefis"'
+
+
+def unauthenticated(message: str = "authentication required") -> HttpResponse:
+    response = json_error(message, 401)
+    response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
+
+
 def install(api: NinjaAPI) -> None:
     @api.exception_handler(ApplicationError)
     def application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+        if exc.status == 401:
+            return unauthenticated(exc.message)
         return json_error(exc.message, exc.status, exc.fields)
+
+    # No auth class of the operation (api/auth.py) named a user.
+    @api.exception_handler(AuthenticationError)
+    def no_credentials(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        return unauthenticated()
 
     @api.exception_handler(ValidationError)
     def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
@@ -43,7 +60,12 @@ def install(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        message = "malformed JSON body" if exc.status_code == 400 else exc.message
+        if exc.status_code == 400:
+            message = "malformed JSON body"
+        elif exc.status_code == 403:  # the session's CSRF check (api.auth.SessionAuth)
+            message = "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header"
+        else:
+            message = exc.message
         return json_error(message, exc.status_code)
 
     @api.exception_handler(Http404)

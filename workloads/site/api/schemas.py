@@ -215,13 +215,17 @@ class KeyPage(PageOut):
 
 
 class LendIn(Input):
+    """The borrower, by `user_id` or `username` (at most one); `{}` lends the key to the caller.
+
+    Only staff lend keys to other users."""
+
     user_id: Id | None = None
     username: Username | None = None
 
     @model_validator(mode="after")
-    def exactly_one_user(self) -> Self:
-        if (self.user_id is None) == (self.username is None):
-            raise ValueError("give exactly one of user_id and username")
+    def at_most_one_user(self) -> Self:
+        if self.user_id is not None and self.username is not None:
+            raise ValueError("give at most one of user_id and username")
         return self
 
 

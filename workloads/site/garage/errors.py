@@ -12,6 +12,18 @@ class ApplicationError(Exception):
         self.fields = fields or {}
 
 
+class NotAuthenticated(ApplicationError):
+    """The caller must say who they are (no valid credentials)."""
+
+    status = 401
+
+
+class Forbidden(ApplicationError):
+    """The caller is known, but this action is not theirs to take."""
+
+    status = 403
+
+
 class NotFound(ApplicationError):
     status = 404
 

@@ -15,6 +15,7 @@ GARAGE_FIELDS = ("id", "name", "city", "address", "created_at")
 # The car's brand is read through schema_stage (défi 20: `make` becomes `brand`).
 CAR_FIELDS = ("id", "model", "plate", "year", "garage_id", "created_at")
 LOAN_HISTORY_LENGTH = 20
+USER_FIELDS = ("id", "username", "is_staff", "is_active")
 
 
 def _garages() -> QuerySet[Garage, dict[str, Any]]:
@@ -107,8 +108,13 @@ def key_detail(*, key_id: int) -> dict[str, Any]:
 
 
 def user_page(*, page: int, page_size: int | None) -> Page:
-    users = get_user_model()._default_manager.order_by("id").values("id", "username", "is_staff", "is_active")
+    users = get_user_model()._default_manager.order_by("id").values(*USER_FIELDS)
     return paginate(users, page=page, page_size=page_size)
+
+
+def user_detail(*, user: Any) -> dict[str, Any]:
+    """The fields the API shows of a user already read (no query)."""
+    return {field: getattr(user, field) for field in USER_FIELDS}
 
 
 def lendable_users() -> QuerySet[Any]:

@@ -1,4 +1,8 @@
-"""Writes. Keyword-only functions; each validates with full_clean and runs in one transaction."""
+"""Writes. Keyword-only functions; each validates with full_clean and runs in one transaction.
+
+Every write takes the `actor` (the user asking, or None/AnonymousUser) and asks garage.permissions
+before it reads or changes anything it must not: 401 for nobody, 403 for the wrong user.
+"""
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -10,9 +14,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from garage import schema_stage
+from garage import permissions, schema_stage
 from garage.errors import Conflict, Invalid, NotFound
 from garage.models import Car, Garage, Key, Loan
+from garage.permissions import Actor
 
 # Model field name -> the name clients send (API bodies use *_id for relations).
 _FIELD_NAMES = {"garage": "garage_id", "car": "car_id", "borrower": "user_id", "brand": "make"}
@@ -75,7 +80,8 @@ def _normalise_plate(plate: Any) -> Any:
 
 
 @transaction.atomic
-def garage_create(*, name: str, city: str, address: str = "") -> Garage:
+def garage_create(*, actor: Actor, name: str, city: str, address: str = "") -> Garage:
+    permissions.require_staff(actor, "create garages")
     garage = Garage(name=name.strip(), city=city.strip(), address=address.strip())
     _clean(garage)
     with _integrity_is_conflict("garage already exists"):
@@ -84,7 +90,8 @@ def garage_create(*, name: str, city: str, address: str = "") -> Garage:
 
 
 @transaction.atomic
-def garage_update(*, garage_id: int, changes: Mapping[str, Any]) -> Garage:
+def garage_update(*, actor: Actor, garage_id: int, changes: Mapping[str, Any]) -> Garage:
+    permissions.require_staff(actor, "edit garages")
     garage = _get(Garage, garage_id, lock=True)
     updated = _apply(garage, _stripped(changes))
     _clean(garage)
@@ -94,7 +101,8 @@ def garage_update(*, garage_id: int, changes: Mapping[str, Any]) -> Garage:
 
 
 @transaction.atomic
-def garage_delete(*, garage_id: int) -> None:
+def garage_delete(*, actor: Actor, garage_id: int) -> None:
+    permissions.require_staff(actor, "delete garages")
     garage = _get(Garage, garage_id, lock=True)
     if garage.cars.exists():
         raise Conflict(f"garage {garage_id} still has cars", fields={"cars": ["move or delete them first"]})
@@ -106,8 +114,16 @@ def garage_delete(*, garage_id: int) -> None:
 
 @transaction.atomic
 def car_create(
-    *, make: str, model: str, plate: str, year: int, garage_id: int, key_colour: str | None = None
+    *,
+    actor: Actor,
+    make: str,
+    model: str,
+    plate: str,
+    year: int,
+    garage_id: int,
+    key_colour: str | None = None,
 ) -> Car:
+    permissions.require_staff(actor, "create cars")
     car = Car(
         **schema_stage.car_columns(make.strip()),
         model=model.strip(),
@@ -119,12 +135,13 @@ def car_create(
     with _integrity_is_conflict("car already exists"):
         car.save()
     if key_colour is not None:
-        key_create(car_id=car.pk, colour=key_colour)
+        key_create(actor=actor, car_id=car.pk, colour=key_colour)
     return car
 
 
 @transaction.atomic
-def car_update(*, car_id: int, changes: Mapping[str, Any]) -> Car:
+def car_update(*, actor: Actor, car_id: int, changes: Mapping[str, Any]) -> Car:
+    permissions.require_staff(actor, "edit cars")
     car = _get(Car, car_id, lock=True)
     changes = _stripped(changes)
     if "plate" in changes:
@@ -139,7 +156,8 @@ def car_update(*, car_id: int, changes: Mapping[str, Any]) -> Car:
 
 
 @transaction.atomic
-def car_delete(*, car_id: int) -> None:
+def car_delete(*, actor: Actor, car_id: int) -> None:
+    permissions.require_staff(actor, "delete cars")
     car = _get(Car, car_id, lock=True)
     if Loan.objects.filter(key__car=car, returned_at__isnull=True).exists():
         raise Conflict(f"the key of car {car_id} is lent", fields={"key": ["return it first"]})
@@ -150,7 +168,8 @@ def car_delete(*, car_id: int) -> None:
 
 
 @transaction.atomic
-def key_create(*, car_id: int, colour: str) -> Key:
+def key_create(*, actor: Actor, car_id: int, colour: str) -> Key:
+    permissions.require_staff(actor, "create keys")
     key = Key(car_id=car_id, colour=colour.strip())
     _clean(key)
     with _integrity_is_conflict(f"car {car_id} already has a key"):
@@ -159,7 +178,8 @@ def key_create(*, car_id: int, colour: str) -> Key:
 
 
 @transaction.atomic
-def key_update(*, key_id: int, changes: Mapping[str, Any]) -> Key:
+def key_update(*, actor: Actor, key_id: int, changes: Mapping[str, Any]) -> Key:
+    permissions.require_staff(actor, "edit keys")
     key = _get(Key, key_id, lock=True)
     updated = _apply(key, _stripped(changes))
     _clean(key)
@@ -168,7 +188,8 @@ def key_update(*, key_id: int, changes: Mapping[str, Any]) -> Key:
 
 
 @transaction.atomic
-def key_delete(*, key_id: int) -> None:
+def key_delete(*, actor: Actor, key_id: int) -> None:
+    permissions.require_staff(actor, "delete keys")
     key = _get(Key, key_id, lock=True)
     if key.loans.filter(returned_at__isnull=True).exists():
         raise Conflict(f"key {key_id} is lent", fields={"key": ["return it first"]})
@@ -189,13 +210,20 @@ def _borrower(user_id: int | None, username: str | None) -> AbstractBaseUser:
 
 
 @transaction.atomic
-def key_lend(*, key_id: int, user_id: int | None = None, username: str | None = None) -> Loan:
-    """Lends a key to one user. Raises Conflict when it is already lent."""
-    if (user_id is None) == (username is None):
-        raise Invalid("give exactly one of user_id and username", fields={"user_id": ["required"]})
+def key_lend(*, actor: Actor, key_id: int, user_id: int | None = None, username: str | None = None) -> Loan:
+    """Lends a key to one user (neither user_id nor username: the actor). Conflict when already lent."""
+    caller = permissions.known(actor)
+    if user_id is not None and username is not None:
+        raise Invalid("give at most one of user_id and username", fields={"user_id": ["or username"]})
     # Locking the key serialises concurrent lends; the partial unique index stays the real guarantee.
     key = _get(Key, key_id, lock=True)
-    borrower = _borrower(user_id, username)
+    if user_id is None and username is None:
+        borrower = caller
+    else:
+        borrower = _borrower(user_id, username)
+        permissions.require_may_lend(
+            caller, borrower=borrower, field="user_id" if user_id is not None else "username"
+        )
     if key.loans.filter(returned_at__isnull=True).exists():
         raise Conflict(f"key {key_id} is already lent")
     loan = Loan(key=key, borrower=borrower, lent_at=timezone.now())
@@ -207,12 +235,14 @@ def key_lend(*, key_id: int, user_id: int | None = None, username: str | None = 
 
 
 @transaction.atomic
-def key_return(*, key_id: int) -> Loan:
-    """Gives a lent key back. Raises Conflict when it is not lent."""
+def key_return(*, actor: Actor, key_id: int) -> Loan:
+    """Gives a lent key back (staff: any key; others: their own loans). Conflict when it is not lent."""
+    caller = permissions.known(actor)
     key = _get(Key, key_id, lock=True)
     loan = key.loans.select_for_update().filter(returned_at__isnull=True).first()
     if loan is None:
         raise Conflict(f"key {key_id} is not lent")
+    permissions.require_may_return(caller, borrower_id=loan.borrower_id)
     loan.returned_at = timezone.now()
     loan.save(update_fields=["returned_at"])
     return loan

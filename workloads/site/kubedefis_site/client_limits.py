@@ -50,12 +50,19 @@ class TokenBuckets:
 
     def take(self, client: str) -> float:
         """0 when the request may go; otherwise the seconds until a token is back (Retry-After)."""
+        return self._spend(client, take=True)
+
+    def peek(self, client: str) -> float:
+        """As take(), without spending a token: whether the client has one left."""
+        return self._spend(client, take=False)
+
+    def _spend(self, client: str, *, take: bool) -> float:
         now = self.clock()
         with self._lock:
             tokens, last = self._buckets.pop(client, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-            if not wait:
+            if take and not wait:
                 tokens -= 1
             self._buckets[client] = (tokens, now)
             while len(self._buckets) > MAX_TRACKED_CLIENTS:

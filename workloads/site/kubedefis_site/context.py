@@ -6,6 +6,6 @@ from django.conf import settings
 from django.http import HttpRequest
 
 
-def release(request: HttpRequest) -> dict[str, Any]:
-    """The release of the code (défi 8): v2 shows a banner and links /nouveautes/."""
-    return {"kubedefis_release": settings.KUBEDEFIS_RELEASE}
+def site_version(request: HttpRequest) -> dict[str, Any]:
+    """The version of the site's code (défi 8): v2 shows a banner and links /nouveautes/."""
+    return {"site_version": settings.SITE_VERSION}

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
 from kubedefis_site import health
+from kubedefis_site.client_limits import BodyTimeout
 from kubedefis_site.db_router import reset_pinning
 from kubedefis_site.responses import error_response, json_error, wants_json
 
@@ -32,7 +33,7 @@ class ComponentHeadersMiddleware:
             reset_pinning()
         response["X-Kubedefis-Component"] = settings.KUBEDEFIS_COMPONENT
         response["X-Kubedefis-Pod"] = settings.KUBEDEFIS_POD
-        response["X-Kubedefis-Release"] = settings.KUBEDEFIS_RELEASE
+        response["X-Site-Version"] = settings.SITE_VERSION
         return response
 
 
@@ -50,6 +51,31 @@ class HealthCheckMiddleware:
         return self.get_response(request)
 
 
+# A refused body up to this size is read and dropped before the 413 goes out (see drain).
+DRAIN_LIMIT = 1024 * 1024
+
+
+def drain(request: HttpRequest, length: int) -> None:
+    """Reads and drops the body of a request refused before it was read.
+
+    Closing a connection with unread bytes in its socket makes the kernel send a reset, which can
+    overtake the 413 already written: the proxy in front (Traefik, ingress-nginx) then answers 502,
+    or hands the client a truncated answer. A body a little over the limit costs little to read; a
+    huge one (the attack of défi 17) is never read, its sender gets the 413 or the reset. The read
+    is bounded in time by the body deadline of client_limits.
+    """
+    stream = getattr(request, "_stream", None)
+    left = length
+    try:
+        while stream is not None and left > 0:
+            chunk = stream.read(min(64 * 1024, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+    except (OSError, BodyTimeout):
+        pass  # the client stopped sending: the connection is closed anyway
+
+
 class BodySizeLimitMiddleware:
     """Refuses a declared oversized body with 413 before anything reads it."""
 
@@ -64,6 +90,8 @@ class BodySizeLimitMiddleware:
         except ValueError:
             return error_response(request, "invalid Content-Length header", 400)
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            if length <= DRAIN_LIMIT:
+                drain(request, length)
             return body_too_large(request)
         return self.get_response(request)
 

@@ -23,9 +23,9 @@ TIMEOUT_SECONDS = 300
 
 def _key(namespace: str, request: HttpRequest) -> str:
     digest = hashlib.blake2b(request.get_full_path().encode(), digest_size=12).hexdigest()
-    # The release and schema stage are part of the key: during a rolling update two versions share
+    # The site version and schema stage are part of the key: during a rolling update two versions share
     # a Redis cache, and each must get bodies in its own shape.
-    code = f"{settings.KUBEDEFIS_RELEASE}.{settings.KUBEDEFIS_SCHEMA_STAGE}"
+    code = f"{settings.SITE_VERSION}.{settings.KUBEDEFIS_SCHEMA_STAGE}"
     return f"kubedefis:{code}:{namespace}:v{current_data_version()}:{digest}"
 
 

@@ -19,9 +19,10 @@ LOG_LEVEL = (env.get("DJANGO_LOG_LEVEL") or "INFO").upper()
 KUBEDEFIS_COMPONENT = env.choice("DJANGO_COMPONENT", ("site", "api", "public"), default="site")
 KUBEDEFIS_POD = socket.gethostname()
 ROOT_URLCONF = f"kubedefis_site.urls.{KUBEDEFIS_COMPONENT}"
-# Défi 8: the release of the code, baked into the image by a build argument. v2 adds the page
-# /nouveautes/ and a banner; every response says which release served it (X-Kubedefis-Release).
-KUBEDEFIS_RELEASE = env.choice("KUBEDEFIS_RELEASE", ("v1", "v2"), default="v1")
+# Défi 8: the version of the site's code, baked into the image by a build argument. v2 adds the
+# page /nouveautes/ and a banner; every response says which version served it (X-Site-Version).
+# Any other value (défi 19 builds `broken`) stops start-up, like every malformed variable.
+SITE_VERSION = env.choice("SITE_VERSION", ("v1", "v2"), default="v1")
 # Défi 20: where the rename of Car.make to Car.brand stands (garage/schema_stage.py).
 KUBEDEFIS_SCHEMA_STAGE = env.choice(
     "KUBEDEFIS_SCHEMA_STAGE", ("initial", "expand", "contract"), default="initial"
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
+    "accounts",
     "garage",
     "public",
     "api",
@@ -75,7 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "kubedefis_site.context.release",
+                "kubedefis_site.context.site_version",
             ],
         },
     },
@@ -148,6 +150,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in (the login page, the admin): Django's model backend behind a per-process budget of
+# attempts per client address and per username (kubedefis_site/login_limits.py): once spent, an
+# attempt is refused before any password hashing. 0 switches the budget off.
+AUTHENTICATION_BACKENDS = ["kubedefis_site.login_limits.ThrottledModelBackend"]
+LOGIN_ATTEMPTS_PER_MINUTE = 0.0 if NAIVE else float(env.integer("DJANGO_LOGIN_ATTEMPTS_PER_MINUTE", 2))
+LOGIN_ATTEMPTS_BURST = env.integer("DJANGO_LOGIN_ATTEMPTS_BURST", 5, minimum=1)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"

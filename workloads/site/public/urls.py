@@ -17,6 +17,6 @@ urlpatterns = [
     path("cles/<int:key_id>/rendre/", views.key_return, name="key_return"),
 ]
 
-# Défi 8: the page the new release (v2) adds; the v1 image does not serve it (404).
-if settings.KUBEDEFIS_RELEASE == "v2":
+# Défi 8: the page the new version (v2) adds; the v1 image does not serve it (404).
+if settings.SITE_VERSION == "v2":
     urlpatterns.append(path("nouveautes/", views.whats_new, name="whats_new"))

@@ -45,7 +45,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @cached_page("whats-new")
 def whats_new(request: HttpRequest) -> HttpResponse:
-    """Défi 8: the page of release v2, the newest cars and what changed."""
+    """Défi 8: the page of version v2, the newest cars and what changed."""
     return render(request, "public/whats_new.html", {"newest_cars": selectors.newest_cars(limit=5)})
 
 
@@ -102,7 +102,7 @@ def key_lend(request: HttpRequest, key_id: int) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                services.key_lend(key_id=key_id, user_id=form.cleaned_data["user"].pk)
+                services.key_lend(actor=request.user, key_id=key_id, user_id=form.cleaned_data["user"].pk)
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
                 status = exc.status
@@ -121,7 +121,7 @@ def key_return(request: HttpRequest, key_id: int) -> HttpResponse:
     error, status = None, 200
     if request.method == "POST":
         try:
-            services.key_return(key_id=key_id)
+            services.key_return(actor=request.user, key_id=key_id)
         except ApplicationError as exc:
             error, status = exc.message, exc.status
         else:

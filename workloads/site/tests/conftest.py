@@ -25,6 +25,8 @@ TEST_ENV = {
     # One test client sends hundreds of requests a second: the per-client rate limit has its own
     # tests (tests/kubedefis_site/test_client_limits.py), with the limit switched on there.
     "DJANGO_RATELIMIT_RATE": "0",
+    # Same for the failed sign-in budget (tests/kubedefis_site/test_login_limits.py switches it on).
+    "DJANGO_LOGIN_ATTEMPTS_PER_MINUTE": "0",
 }
 UNSET_ENV = (
     "CACHE_URL",
@@ -32,7 +34,7 @@ UNSET_ENV = (
     "POSTGRES_REPLICA_PORT",
     "DJANGO_MAX_BODY_BYTES",
     "DJANGO_NAIVE",
-    "KUBEDEFIS_RELEASE",
+    "SITE_VERSION",
     "KUBEDEFIS_SCHEMA_STAGE",
     "DJANGO_HTTPS_REDIRECT",
     "DJANGO_HSTS_SECONDS",
@@ -79,17 +81,20 @@ def _empty_cache() -> Iterator[None]:
 
 
 class JsonClient:
-    """Django's test client speaking JSON, for the API tests."""
+    """Django's test client speaking JSON, for the API tests; with a token, every request sends it."""
 
-    def __init__(self) -> None:
+    def __init__(self, token: str | None = None) -> None:
         from django.test import Client
 
         self.client = Client()
+        self.token = token
 
     def request(
         self, method: str, path: str, body: Any = None, *, raw: bytes | str | None = None, **extra: Any
     ) -> Any:
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        if self.token is not None:
+            extra.setdefault("HTTP_AUTHORIZATION", f"Bearer {self.token}")
         call: Callable[..., Any] = getattr(self.client, method.lower())
         if data is None:
             return call(path, **extra)
@@ -113,7 +118,26 @@ class JsonClient:
 
 @pytest.fixture
 def api() -> JsonClient:
+    """An anonymous client: reads work, writes are a 401."""
     return JsonClient()
+
+
+@pytest.fixture
+def api_as(db: None) -> Callable[[Any], JsonClient]:
+    """A client sending a fresh bearer token of the given user."""
+    from accounts import services
+
+    def make(user: Any) -> JsonClient:
+        _api_token, token = services.token_create(user=user, days=1, name="test")
+        return JsonClient(token)
+
+    return make
+
+
+@pytest.fixture
+def staff_api(api_as: Callable[[Any], JsonClient], staff_user: Any) -> JsonClient:
+    """A client with the bearer token of a staff member: every write is allowed."""
+    return api_as(staff_user)
 
 
 @pytest.fixture
@@ -129,28 +153,56 @@ def make_user(db: None) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def garage_data(db: None, make_user: Callable[..., Any]) -> dict[str, Any]:
-    """Two garages, three cars with keys (one key lent), two users."""
+def staff_user(make_user: Callable[..., Any]) -> Any:
+    """The staff member who manages the garages (the services' actor in fixtures)."""
+    return make_user("manager", is_staff=True)
+
+
+@pytest.fixture
+def garage_data(db: None, make_user: Callable[..., Any], staff_user: Any) -> dict[str, Any]:
+    """Two garages, three cars with keys (one key lent to alice), two users and a staff member."""
     from garage import services
 
-    paris = services.garage_create(name="Garage de Paris", city="Paris")
-    evry = services.garage_create(name="Garage d'Évry", city="Évry", address="9 rue Charles Fourier")
+    staff = staff_user
+    paris = services.garage_create(actor=staff, name="Garage de Paris", city="Paris")
+    evry = services.garage_create(
+        actor=staff, name="Garage d'Évry", city="Évry", address="9 rue Charles Fourier"
+    )
     clio = services.car_create(
-        make="Renault", model="Clio", plate="AA-001-AA", year=2019, garage_id=paris.pk, key_colour="rouge"
+        actor=staff,
+        make="Renault",
+        model="Clio",
+        plate="AA-001-AA",
+        year=2019,
+        garage_id=paris.pk,
+        key_colour="rouge",
     )
     zoe = services.car_create(
-        make="Renault", model="Zoe", plate="AA-002-AA", year=2021, garage_id=paris.pk, key_colour="bleu"
+        actor=staff,
+        make="Renault",
+        model="Zoe",
+        plate="AA-002-AA",
+        year=2021,
+        garage_id=paris.pk,
+        key_colour="bleu",
     )
     c3 = services.car_create(
-        make="Citroën", model="C3", plate="AA-003-AA", year=2017, garage_id=evry.pk, key_colour="vert"
+        actor=staff,
+        make="Citroën",
+        model="C3",
+        plate="AA-003-AA",
+        year=2017,
+        garage_id=evry.pk,
+        key_colour="vert",
     )
     alice, bob = make_user("alice"), make_user("bob")
-    services.key_lend(key_id=zoe.key.pk, user_id=alice.pk)
+    services.key_lend(actor=alice, key_id=zoe.key.pk)
     return {
         "garages": [paris, evry],
         "cars": [clio, zoe, c3],
         "keys": [clio.key, zoe.key, c3.key],
         "users": [alice, bob],
+        "staff": staff,
     }
 
 
@@ -184,7 +236,7 @@ def many_cars(count: int, *, lent_every: int = 3) -> None:
 
 
 class SiteProcess:
-    """manage.py in a subprocess, with its own database and extra environment (release, naive
+    """manage.py in a subprocess, with its own database and extra environment (site version, naive
     mode, schema stage: settings read once at start-up that a test cannot change in-process)."""
 
     def __init__(self, env: dict[str, str]) -> None:

@@ -3,6 +3,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Path, Query, Router, Status
 
+from api.auth import WRITE_AUTH
 from api.schemas import MAX_ID, CarFields, CarIn, CarOut, CarPage, CarPatch, CarQuery, ErrorOut
 from garage import selectors, services
 from garage.schema_stage import given_brand
@@ -10,7 +11,15 @@ from kubedefis_site.response_cache import cached_json
 
 router = Router(tags=["cars"])
 READ_ERRORS: dict[int, Any] = {404: ErrorOut, 422: ErrorOut, 503: ErrorOut}
-WRITE_ERRORS: dict[int, Any] = {400: ErrorOut, 409: ErrorOut, 413: ErrorOut, **READ_ERRORS}
+# Writes: a caller with credentials (api/auth.py), 401 without, 403 when not theirs to do.
+WRITE_ERRORS: dict[int, Any] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    409: ErrorOut,
+    413: ErrorOut,
+    **READ_ERRORS,
+}
 CarId = Path[int, {"ge": 1, "le": MAX_ID}]
 
 
@@ -23,9 +32,9 @@ def list_cars(request: HttpRequest, query: Query[CarQuery]) -> HttpResponse:
     )
 
 
-@router.post("", response={201: CarOut, **WRITE_ERRORS})
+@router.post("", auth=WRITE_AUTH, response={201: CarOut, **WRITE_ERRORS})
 def create_car(request: HttpRequest, payload: CarIn) -> Status[dict[str, Any]]:
-    car = services.car_create(**given_brand(payload.model_dump()))
+    car = services.car_create(actor=request.auth, **given_brand(payload.model_dump()))
     return Status(201, selectors.car_detail(car_id=car.pk))
 
 
@@ -34,19 +43,21 @@ def get_car(request: HttpRequest, car_id: CarId) -> dict[str, Any]:
     return selectors.car_detail(car_id=car_id)
 
 
-@router.put("/{car_id}", response={200: CarOut, **WRITE_ERRORS})
+@router.put("/{car_id}", auth=WRITE_AUTH, response={200: CarOut, **WRITE_ERRORS})
 def replace_car(request: HttpRequest, car_id: CarId, payload: CarFields) -> dict[str, Any]:
-    services.car_update(car_id=car_id, changes=given_brand(payload.model_dump()))
+    services.car_update(actor=request.auth, car_id=car_id, changes=given_brand(payload.model_dump()))
     return selectors.car_detail(car_id=car_id)
 
 
-@router.patch("/{car_id}", response={200: CarOut, **WRITE_ERRORS})
+@router.patch("/{car_id}", auth=WRITE_AUTH, response={200: CarOut, **WRITE_ERRORS})
 def update_car(request: HttpRequest, car_id: CarId, payload: CarPatch) -> dict[str, Any]:
-    services.car_update(car_id=car_id, changes=given_brand(payload.model_dump(exclude_unset=True)))
+    services.car_update(
+        actor=request.auth, car_id=car_id, changes=given_brand(payload.model_dump(exclude_unset=True))
+    )
     return selectors.car_detail(car_id=car_id)
 
 
-@router.delete("/{car_id}", response={204: None, **WRITE_ERRORS})
+@router.delete("/{car_id}", auth=WRITE_AUTH, response={204: None, **WRITE_ERRORS})
 def delete_car(request: HttpRequest, car_id: CarId) -> Status[None]:
-    services.car_delete(car_id=car_id)
+    services.car_delete(actor=request.auth, car_id=car_id)
     return Status(204, None)

@@ -10,6 +10,12 @@ from garage.models import Car, Garage, Key, Loan
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def api(staff_api: Any) -> Any:
+    """These tests write as staff; who may write what is tested in tests/api/test_permissions.py."""
+    return staff_api
+
+
 def snapshot() -> dict[str, list[tuple[Any, ...]]]:
     return {
         "garages": list(Garage.objects.order_by("id").values_list("id", "name", "city", "address")),
@@ -185,3 +191,32 @@ def test_validation_messages_are_in_english_on_the_api(api: Any, unchanged: dict
     body = assert_json_error(api.post("/api/garages", {"name": " ", "city": "Paris"}), 422)
 
     assert body["fields"] == {"name": ["This field cannot be blank."]}
+
+
+class CountingStream:
+    """A request body that counts what was read of it."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+        self.read_bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        self.left -= size
+        self.read_bytes += size
+        return b"x" * size
+
+
+@pytest.mark.parametrize(("length", "drained"), [(200_000, 200_000), (150 * 1024 * 1024, 0)])
+def test_a_refused_body_is_drained_only_when_small(rf: Any, settings: Any, length: int, drained: int) -> None:
+    # Drained: the connection then closes without a reset that a proxy could turn into a 502.
+    from kubedefis_site.middleware import BodySizeLimitMiddleware
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    request = rf.post("/api/cars", data=b"", content_type="application/json")
+    request.META["CONTENT_LENGTH"] = str(length)
+    request._stream = stream = CountingStream(length)
+
+    response = BodySizeLimitMiddleware(lambda r: pytest.fail("the view must not run"))(request)
+
+    assert response.status_code == 413 and stream.read_bytes == drained

@@ -9,6 +9,12 @@ from garage.models import Car, Garage, Key, Loan
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def api(staff_api: Any) -> Any:
+    """These tests write as staff; who may write what is tested in tests/api/test_permissions.py."""
+    return staff_api
+
+
 def test_list_cars_is_paginated_with_default_page_size_20(api: Any, garage_data: dict[str, Any]) -> None:
     from tests.conftest import many_cars
 
@@ -247,7 +253,7 @@ def test_key_list_filters_on_lent(api: Any, garage_data: dict[str, Any]) -> None
 def test_users_are_listed_read_only(api: Any, garage_data: dict[str, Any]) -> None:
     body = api.get("/api/users").json()
 
-    assert [user["username"] for user in body["results"]] == ["alice", "bob"]
+    assert [user["username"] for user in body["results"]] == ["manager", "alice", "bob"]
     assert api.post("/api/users", {"username": "eve"}).status_code == 405
 
 
@@ -258,6 +264,6 @@ def test_stats_count_every_model(api: Any, garage_data: dict[str, Any]) -> None:
         "keys": 3,
         "loans": 1,
         "open_loans": 1,
-        "users": 2,
+        "users": 3,
     }
     assert Loan.objects.count() == 1

@@ -30,9 +30,12 @@ print("RESULT", json.dumps({"count": count, "md5": digest, "columns": columns, "
 
 WRITE = """
 import json
+from django.contrib.auth import get_user_model
 from django.test import Client
+from accounts.services import token_create
 from garage.models import Garage
-client = Client()
+staff, _ = get_user_model().objects.get_or_create(username="stage-staff", defaults={{"is_staff": True}})
+client = Client(HTTP_AUTHORIZATION="Bearer " + token_create(user=staff, days=1)[1])
 garage = Garage.objects.order_by("id").first()
 created = client.post("/api/cars", data=json.dumps({body}), content_type="application/json")
 assert created.status_code == 201, created.content

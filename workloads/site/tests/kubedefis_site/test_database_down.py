@@ -56,8 +56,11 @@ def test_healthz_stays_200_without_the_database(database_down: None) -> None:
 )
 def test_api_is_503_json(database_down: None, method: str, path: str, body: str | None) -> None:
     client = Client()
+    # A write with a token: checking it needs the database (without credentials it is a 401).
     response = (
-        getattr(client, method)(path, data=body, content_type="application/json")
+        getattr(client, method)(
+            path, data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer kd_{'x' * 43}"
+        )
         if body
         else client.get(path)
     )

@@ -32,13 +32,24 @@ def test_unpaginated_page_holds_every_row(garage_data: dict[str, Any]) -> None:
 SCRIPT = """
 import json
 from django.test import Client
+from django.contrib.auth import get_user_model
+from accounts.services import token_create
 from garage import services
-garage = services.garage_create(name="Naive", city="Évry")
+staff = get_user_model().objects.create_user("naive-staff", is_staff=True)
+token = token_create(user=staff, days=1)[1]
+garage = services.garage_create(actor=staff, name="Naive", city="Évry")
 for i in range(130):
-    services.car_create(make="Fiat", model="500", plate=f"NV-{i:03d}-AA", year=2020, garage_id=garage.pk)
+    services.car_create(
+        actor=staff, make="Fiat", model="500", plate=f"NV-{i:03d}-AA", year=2020, garage_id=garage.pk
+    )
 client = Client()
 cars = client.get("/api/cars").json()
-big = client.post("/api/cars", data=json.dumps({"make": "x" * 200_000}), content_type="application/json")
+big = client.post(
+    "/api/cars",
+    data=json.dumps({"make": "x" * 200_000}),
+    content_type="application/json",
+    HTTP_AUTHORIZATION=f"Bearer {token}",
+)
 page = client.get("/voitures/").content.decode()
 flood = {client.get("/api/stats", HTTP_X_FORWARDED_FOR="198.51.100.66").status_code for _ in range(80)}
 print("RESULT", json.dumps([len(cars["results"]), big.status_code, page.count("NV-"), sorted(flood)]))

@@ -40,7 +40,7 @@ ALL_VARIABLES = [
     "DJANGO_HTTPS_REDIRECT",
     "DJANGO_HTTPS_HOST",
     "DJANGO_HSTS_SECONDS",
-    "KUBEDEFIS_RELEASE",
+    "SITE_VERSION",
     "KUBEDEFIS_SCHEMA_STAGE",
 ]
 
@@ -98,6 +98,7 @@ def test_an_empty_value_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> No
         ("POSTGRES_PORT", "five"),
         ("DJANGO_COMPONENT", "worker"),
         ("DJANGO_MAX_BODY_BYTES", "-1"),
+        ("SITE_VERSION", "broken"),  # défi 19's broken image
     ],
 )
 def test_malformed_values_are_refused_by_name(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
