@@ -58,6 +58,20 @@ spec:
           labelSelector:
             matchLabels:
               {{- include "kubedefis.selectorLabels" $selector | nindent 14 }}
+      {{- if eq $django.server "runserver" }}
+      # The development server asks the database for unapplied migrations as it starts and exits
+      # when it cannot reach it (gunicorn starts without it): it waits for PostgreSQL first.
+      initContainers:
+        - name: wait-for-db
+          image: {{ include "kubedefis.image" $selector }}
+          imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
+          command: ["python", "manage.py", "wait_for_db", "--timeout", "{{ $ctx.Values.migration.waitTimeoutSeconds }}"]
+          {{- include "kubedefis.djangoEnv" $ctx | nindent 10 }}
+          resources:
+            {{- toYaml $values.resources | nindent 12 }}
+          securityContext:
+            {{- include "kubedefis.containerSecurityContext" $ctx | nindent 12 }}
+      {{- end }}
       containers:
         - name: {{ $component }}
           image: {{ include "kubedefis.image" $selector }}
@@ -137,4 +151,35 @@ spec:
       port: {{ .ctx.Values.service.port }}
       targetPort: http
       protocol: TCP
+{{- end }}
+
+{{/*
+kubedefis.apiCredentialsSecretName: the Secret holding the API credentials of the load tests and
+the conformance checks (keys KUBEDEFIS_API_USERNAME, KUBEDEFIS_API_TOKEN).
+*/}}
+{{- define "kubedefis.apiCredentialsSecretName" -}}
+{{ include "kubedefis.fullname" . }}-api-credentials
+{{- end }}
+
+{{/*
+kubedefis.apiCredentials: the data of that Secret, as JSON: the username from values; the token
+kept from the Secret already in the cluster (`lookup`), else generated once (`kd_` + 43 random
+letters and digits, about 256 bits). Computed once per render: the Secret and the checksum of the
+migration Job that registers it (templates/migrate-job.yaml, step api-token) must agree on one token.
+*/}}
+{{- define "kubedefis.apiCredentials" -}}
+{{- if not (hasKey .Values "__kubedefisApiCredentials") }}
+{{- $existing := dict }}
+{{- $found := lookup "v1" "Secret" .Release.Namespace (include "kubedefis.apiCredentialsSecretName" .) }}
+{{- if $found }}{{ $existing = default dict $found.data }}{{ end }}
+{{- $token := "" }}
+{{- if hasKey $existing "KUBEDEFIS_API_TOKEN" }}
+{{- $token = index $existing "KUBEDEFIS_API_TOKEN" | b64dec }}
+{{- else }}
+{{- $token = printf "kd_%s" (randAlphaNum 43) }}
+{{- end }}
+{{- $data := dict "KUBEDEFIS_API_USERNAME" .Values.apiCredentials.username "KUBEDEFIS_API_TOKEN" $token }}
+{{- $_ := set .Values "__kubedefisApiCredentials" $data }}
+{{- end }}
+{{- toJson (index .Values "__kubedefisApiCredentials") }}
 {{- end }}
