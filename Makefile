@@ -3,16 +3,22 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST_PACKAGES := docker.io debootstrap postgresql graphviz gcc libc6-dev
-TOX_ENVS ?= lint,unit,site,ci
+TOX_ENVS ?= lint,actionlint,unit,site,browser,variants,ci
+# The prerequisites by capability (kubedefis/doctor.py: standard library only, so it runs with the
+# system Python before the venv exists). NEEDS: what they are for, `up` or `test` (also Graphviz and
+# PostgreSQL); `make up` and `make test` set it, anything else asks for both.
+DOCTOR = PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m kubedefis.localcluster.doctor
+NEEDS ?= test
 
-.PHONY: up test down deps venv cluster lint clean-cache
+.PHONY: up test down deps doctor venv cluster lint clean-cache
 
-## up: create the local kind cluster if needed, deploy the stack, print its URL
-up: venv
+## up: check the prerequisites (kubedefis doctor), create the local kind cluster if needed, deploy the stack, print its URL
+up: NEEDS = up
+up: deps doctor venv
 	$(BIN)/kubedefis up
 
 ## test: lint, unit and site tests, then the conformance suite and its broken variants on the real cluster
+test: NEEDS = test
 test: venv
 	$(BIN)/kubedefis cluster up >/dev/null
 	$(BIN)/tox -e $(TOX_ENVS)
@@ -28,21 +34,28 @@ cluster: venv
 lint: venv
 	$(BIN)/tox -e lint
 
-## deps: host packages (Docker engine, debootstrap, PostgreSQL for the site's tests, Graphviz)
+## deps: what the host lacks, by capability (a Docker engine only if none answers; debootstrap and gcc only
+## for the offline build; Graphviz, PostgreSQL for the tests). apt only on Debian-family hosts, as root;
+## elsewhere `make doctor` says how to get it.
 deps:
-	@missing=""; for p in $(HOST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" != 0 ]; then echo "missing host packages:$$missing (run as root or install them)"; exit 1; fi; \
-	  echo " • Installing host packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  $(DOCTOR) --for $(NEEDS); echo "kubedefis needs Python >= 3.11: make $(MAKECMDGOALS) PYTHON=python3.12 (or another)"; exit 1; }
+	@packages="$$($(DOCTOR) --for $(NEEDS) --apt-packages)" || exit 1; \
+	if [ -n "$$packages" ]; then \
+	  echo " • Installing host packages: $$packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$packages >/dev/null; \
 	fi
+
+## doctor: check the prerequisites and say how to get what is missing (exit 1 if something required is)
+doctor:
+	@$(DOCTOR) --for $(NEEDS)
 
 venv: deps $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,load]'
+	$(BIN)/pip install -q -e '.[dev,load,browser]'
 	touch $@
 
 ## clean-cache: forget every built artefact (the next `make up` is a cold build)

@@ -1,3 +1,3 @@
 """The conformance suite's plugins (options, fixtures, evidence on failure; grading reports) live in kubedefis."""
 
-pytest_plugins = ["kubedefis.pytest_plugin", "kubedefis.report.pytest_report", "pytester"]
+pytest_plugins = ["kubedefis.harness.plugin", "kubedefis.report.pytest_report", "pytester"]

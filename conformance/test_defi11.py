@@ -4,74 +4,97 @@ from __future__ import annotations
 
 import pytest
 
-from kubedefis.harness import access, checks, helm, stack, timeouts
+from kubedefis.core import manifests, timeouts
+from kubedefis.harness import access, checks
+from kubedefis.harness import stage as stack
 from kubedefis.harness.probes import tcp_probe
 
 PRESET = "defi11"
+SIZE = "small"  # checks neither replica counts nor requests
 INTRUDER = {"app.kubernetes.io/name": "intruder", "app.kubernetes.io/component": "intruder"}
 
 
 @pytest.fixture(scope="module")
-def installed(suite, cluster, namespace):
-    return stack.install_stack(cluster, suite, namespace, PRESET)
+def installed(suite, cluster, namespace, stage):
+    return {
+        name: stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.DATABASE_READY)
+        for name in ("database", "api", "public")
+    }
 
 
 @pytest.fixture(scope="module")
-def database_address(cluster, namespace, installed):
+def database_address(suite, cluster, namespace, installed):
+    """The database Service's DNS name and the port of it that leads to PostgreSQL (the target's database_port)."""
     service = installed["database"].service(headless=None)
-    port = next((p.port for p in service.spec.ports), 5432)
+    ports = service.spec.ports or []
+    wanted = suite.target.database_port
+    port = next((p.port for p in ports if wanted in (p.port, p.target_port)), None)
+    if port is None and len(ports) == 1:
+        port = ports[0].port  # one port, whatever it is called
+    assert port is not None, (
+        f"Service {service.metadata.name}: expected a port to PostgreSQL ({wanted}, the target's database_port), "
+        f"found {[(p.name, p.port, p.target_port) for p in ports]}"
+    )
     return f"{service.metadata.name}.{namespace}.svc", port
 
 
 @pytest.fixture(scope="module")
 def probe_image(cluster, namespace, installed):
     """The api's own image: it is on the nodes already and has Python."""
-    pod = stack.running_pods(cluster, namespace, installed["api"].selector)[0]
+    pod = stack.a_running_pod(cluster, namespace, installed["api"])
     return pod.spec.containers[0].image
 
 
 def _labels_of(cluster, namespace, resolved) -> dict[str, str]:
-    pod = stack.running_pods(cluster, namespace, resolved.selector)[0]
+    pod = stack.a_running_pod(cluster, namespace, resolved)
     return {k: v for k, v in (pod.metadata.labels or {}).items() if k != "pod-template-hash"}
 
 
 @pytest.mark.static
 @pytest.mark.requirement("D11.1", "a NetworkPolicy admits only api and public pods to the database")
-def test_rendered_policy_admits_only_api_and_public(suite):
-    from kubedefis.pytest_plugin import find_tool
-
-    chart = suite.chart_under_test()
-    values = helm.load_values(stack.chart_values(suite, PRESET))
-    objects = helm.Helm(find_tool("helm")).template(chart, suite.target.release, values)
+def test_rendered_policy_admits_only_api_and_public(suite, rendered):
+    objects = rendered
     workloads = {}  # api, public and database found as the target says; any other workload by its name
     for w in objects:
         if w["kind"] in ("Deployment", "StatefulSet"):
-            labels = w["spec"]["template"]["metadata"].get("labels") or {}
+            labels = manifests.pod_labels(w)
             key = suite.target.component_of(w["metadata"]["name"], labels, ("api", "public", "database"))
             workloads[key or w["metadata"]["name"]] = w
     assert "database" in workloads, f"no database workload among {sorted(workloads)}"
+    database_labels = manifests.pod_labels(workloads["database"])
     policies = [
         p
         for p in objects
         if p["kind"] == "NetworkPolicy"
-        and checks.selects(
-            p["spec"]["podSelector"].get("matchLabels"), workloads["database"]["spec"]["template"]["metadata"]["labels"]
-        )
+        and manifests.selects((p.get("spec") or {}).get("podSelector"), database_labels, empty_selects_all=True)
     ]
     assert policies, "no NetworkPolicy selects the database pods"
-    allowed = set()
+    allowed, findings = set(), []
     for policy in policies:
-        assert "Ingress" in policy["spec"].get("policyTypes", ["Ingress"])
-        for rule in policy["spec"].get("ingress", []):
-            for peer in rule.get("from", []):
-                assert "podSelector" in peer and "namespaceSelector" not in peer, f"too broad a peer: {peer}"
+        spec, where = policy["spec"], manifests.name_of(policy)
+        if "Ingress" not in spec.get("policyTypes", ["Ingress"]):
+            findings.append(checks.Finding(where, "policyTypes with Ingress", str(spec.get("policyTypes"))))
+        for rule in spec.get("ingress") or []:
+            if not rule.get("from"):  # a rule without sources admits every pod, every namespace
+                findings.append(checks.Finding(where, "ingress rules naming their sources (from)", f"{rule}"))
+            for peer in rule.get("from") or []:
+                if "podSelector" not in peer or "namespaceSelector" in peer or "ipBlock" in peer:
+                    findings.append(
+                        checks.Finding(where, "peers selecting pods of the namespace", f"too broad: {peer}")
+                    )
+                    continue
                 for component, workload in workloads.items():
-                    if checks.label_selector_matches(
-                        peer["podSelector"], workload["spec"]["template"]["metadata"]["labels"]
-                    ):
+                    if manifests.selects(peer["podSelector"], manifests.pod_labels(workload), empty_selects_all=True):
                         allowed.add(component)
-                assert not checks.label_selector_matches(peer["podSelector"], INTRUDER), f"admits anyone: {peer}"
-    assert {"api", "public"} <= allowed and "database" not in allowed, f"admitted components: {allowed}"
+                if manifests.selects(peer["podSelector"], INTRUDER, empty_selects_all=True):
+                    findings.append(
+                        checks.Finding(where, "peers selecting api and public only", f"admits anyone: {peer}")
+                    )
+    if not {"api", "public"} <= allowed or "database" in allowed:
+        findings.append(
+            checks.Finding("NetworkPolicies", "api and public admitted, not the database", str(sorted(allowed)))
+        )
+    checks.require("D11.1 policy", findings)
 
 
 @pytest.mark.parametrize("component", ["api", "public"])
@@ -81,7 +104,7 @@ def test_rendered_policy_admits_only_api_and_public(suite):
 @pytest.mark.requirement("D11.2", "a pod labelled as api or public reaches PostgreSQL on its port")
 def test_site_pods_reach_the_database(cluster, namespace, installed, database_address, probe_image, component):
     labels = _labels_of(cluster, namespace, installed[component])
-    result = tcp_probe(cluster.kube, namespace, probe_image, labels, *database_address)
+    result = tcp_probe(cluster.kube, namespace, probe_image, labels, *database_address, window=timeouts.NETWORK_ALLOWED)
     assert result.connected, f"a pod labelled {labels} could not connect: {result.output}"
 
 

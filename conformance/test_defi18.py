@@ -6,90 +6,119 @@ Requirements: under 1 % of legitimate requests failed, their p95 under 1 s, no p
 restarted. The defences are the site's and the chart's own:
 - pagination capped at 100 items (422 beyond), request bodies over 64 KiB refused (413) before
   they are read;
-- per client, per process: a token bucket (20 requests/s, bursts of 40; 429), at most 2 requests
+- per client, per process: a token bucket (20 requests/s, bursts of 100; 429), at most 2 requests
   in flight (429: slow clients cannot hold every thread), a body must arrive within 10 s (408),
   each socket read bounded by gunicorn's pre_request hook;
-- gunicorn (2 processes x 2 threads, worker timeout 30 s) instead of the development server;
+- gunicorn (2 processes x 4 threads, worker timeout 30 s) instead of the development server;
   memory and CPU limits per pod; a PodDisruptionBudget.
+Pods, Deployments and PodDisruptionBudgets are matched through the target's selectors; the
+settings are read from each container's environment, resolved through its ConfigMaps.
 """
 
 from __future__ import annotations
 
-import pytest
+import time
 
-from kubedefis.harness import checks, helm, load, stack, timeouts
-from kubedefis.release import install_ready_stack as install
+import pytest
+import urllib3
+
+from kubedefis.core import manifests, timeouts
+from kubedefis.harness import access, checks, discover, load
+from kubedefis.harness import stage as stack
 
 PRESET = ""  # the chart's defaults (+ local.yaml)
 OVERRIDES = {"migration": {"sampleSize": "large"}}
 ATTACK_ARGS = ("--lists", "4", "--bodies", "2", "--body-mb", "150", "--slow", "24", "--flood", "8")
 MAX_FAILED_RATIO = 0.01
 MAX_P95_MS = 1000
+MIN_REQUESTS = 500  # the "< 1 % failed" claim rests on at least this many legitimate requests
+WATCHED = ("api", "public", "database")
+# Each defence is asked 12 times through the Ingress: with 3 api pods behind Traefik's
+# round-robin each pod answers 4; were it random, a pod without the defence (1 in 3) would
+# escape 12 draws with probability (2/3)^12 < 1 %.
+SAMPLES = 12
+UPLOAD_ATTEMPTS = 3
 
 
-@pytest.fixture(scope="module")
-def rendered(suite):
-    from kubedefis.pytest_plugin import find_tool
+def _upload_status(site, body: str) -> str:
+    """The status a too-big upload gets; a connection cut before its answer is read is asked again.
 
-    chart = suite.chart_under_test()
-    values = helm.merge_values(helm.load_values(stack.chart_values(suite, PRESET)), OVERRIDES)
-    return helm.Helm(find_tool("helm")).template(chart, suite.target.release, values)
-
-
-@pytest.fixture(scope="module")
-def values(suite, cluster, namespace):
-    return install(cluster, suite, namespace, PRESET, OVERRIDES)
-
-
-@pytest.fixture(scope="module")
-def site(suite, cluster, values):
-    host = suite.target.ingress_host or values.get("ingress", {}).get("host") or "django.kubedefis.localhost"
-    return cluster.ingress(host)
+    A server (or proxy) may answer 413 and close while the body is still being sent: the client's
+    kernel then drops the answer with the reset. That is the defence working, not a missing one;
+    a connection cut on every attempt is reported as it is.
+    """
+    errors = []
+    for _ in range(UPLOAD_ATTEMPTS):
+        try:
+            answer = site.request("POST", "/api/cars", body=body, headers={"Content-Type": "application/json"})
+            return str(answer.status)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            errors.append(repr(error)[:120])
+    return f"the connection cut on each of {UPLOAD_ATTEMPTS} attempts ({errors[-1]})"
 
 
 @pytest.mark.static
 @pytest.mark.requirement("D18.1", "defences in the chart: limits, PDB, no DEBUG, gunicorn, per-client limits on")
-def test_rendered_defences(rendered):
-    config = next(o for o in rendered if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-config"))
-    data = config["data"]
+def test_rendered_defences(suite, rendered):
     findings = []
-    expected = {"DJANGO_DEBUG": "false", "DJANGO_NAIVE": "false"}
-    for key, value in expected.items():
-        if data.get(key) != value:
-            findings.append(checks.Finding(checks.name_of(config), f"{key}={value}", str(data.get(key))))
-    for key in ("DJANGO_RATELIMIT_RATE", "DJANGO_CLIENT_MAX_CONCURRENCY", "DJANGO_BODY_TIMEOUT"):
-        if int(data.get(key, "0")) <= 0:
-            findings.append(checks.Finding(checks.name_of(config), f"{key} > 0", str(data.get(key))))
-    django = [o for o in rendered if o["kind"] == "Deployment" and o["metadata"]["name"].endswith(("-api", "-public"))]
+    django = []
+    for key in ("api", "public"):
+        findings += discover.component_findings(rendered, suite.target, key, ("Deployment",))
+        django += discover.workloads(rendered, suite.target, key, ("Deployment",))
     for dep in django:
-        container = checks.containers(dep)[0]
-        if "runserver" in container.get("command", []):
-            findings.append(checks.Finding(checks.name_of(dep), "gunicorn", "the development server"))
+        where = manifests.name_of(dep)
+        container = manifests.containers(dep)[0]
+        env = discover.env_of(rendered, container)
+        for suffix in ("DEBUG", "NAIVE"):
+            on = {n: v.value for n, v in env.items() if n.upper().endswith(suffix) and discover.truthy(v.value)}
+            if on:
+                findings.append(checks.Finding(where, f"{suffix} off", str(on)))
+        # The target says which variables hold the limits (ours by default; none: the attack of
+        # D18.3 is then their only proof).
+        for setting, key in suite.target.limits_env.items():
+            value = (env.get(key) or discover.EnvValue(None, "missing")).value
+            if not (value or "").isdigit() or int(value or "0") <= 0:
+                findings.append(checks.Finding(where, f"{key} > 0 ({setting} limit, as the target says)", str(value)))
+        if "runserver" in [*(container.get("command") or []), *(container.get("args") or [])]:
+            findings.append(checks.Finding(where, "gunicorn", "the development server"))
         limits = (container.get("resources") or {}).get("limits") or {}
         if not limits.get("memory") or not limits.get("cpu"):
-            findings.append(checks.Finding(checks.name_of(dep), "CPU and memory limits", str(limits)))
-    pdbs = {o["metadata"]["name"] for o in rendered if o["kind"] == "PodDisruptionBudget"}
-    if not {d["metadata"]["name"] for d in django} <= pdbs:
-        findings.append(checks.Finding("PodDisruptionBudgets", "one per Deployment (api, public)", str(sorted(pdbs))))
+            findings.append(checks.Finding(where, "CPU and memory limits", str(limits)))
+        pdbs = [
+            o["metadata"]["name"]
+            for o in rendered
+            if o["kind"] == "PodDisruptionBudget"
+            and manifests.selects(o["spec"].get("selector"), manifests.pod_labels(dep), empty_selects_all=True)
+        ]
+        if not pdbs:
+            findings.append(checks.Finding(where, "a PodDisruptionBudget selecting its pods", "none"))
     checks.require("D18.1 defences", findings)
 
 
 @pytest.mark.requirement("D18.2", "each defence answers: page size capped (422), body limit (413)")
-def test_limits_answer(site, values):
-    from kubedefis.harness import access
-
-    big_page = access.wait_http(
+def test_limits_answer(values, site):
+    access.wait_http(
         "the API",
         lambda: site.get("/api/cars?page_size=1000000"),
         expect=lambda r: r.status != 503,
         timeout=timeouts.HTTP_READY,
     )
-    assert big_page.status == 422, big_page
-    assert site.get("/api/cars?page_size=100").json()["page_size"] == 100
     body = '{"make": "' + "A" * 200_000 + '"}'
-    too_big = site.request("POST", "/api/cars", body=body, headers={"Content-Type": "application/json"})
-    assert too_big.status == 413, too_big
-    assert "URLconf" not in site.get("/no-such-page/").text, "a DEBUG technical page"
+    wrong = []
+    for i in range(SAMPLES):
+        big_page = site.get("/api/cars?page_size=1000000")
+        if big_page.status != 422:
+            wrong.append(f"request {i + 1}: page_size 1000000 -> expected 422, found {big_page.status}")
+        page = site.get("/api/cars?page_size=100")
+        if page.status != 200 or page.json().get("page_size") != 100:
+            wrong.append(f"request {i + 1}: page_size 100 -> expected 100 items a page, found {page}")
+        too_big = _upload_status(site, body)
+        if too_big != "413":
+            wrong.append(f"request {i + 1}: a 200 kB body -> expected 413, found {too_big}")
+        if "URLconf" in site.get("/no-such-page/").text:
+            wrong.append(f"request {i + 1}: a DEBUG technical page for an unknown path")
+        time.sleep(0.2)  # 20 requests a second in all: under any per-client rate limit
+    assert not wrong, f"{len(wrong)} answers out of {SAMPLES * 4} without their defence: {wrong[:12]}"
 
 
 @pytest.mark.disruptive
@@ -98,26 +127,27 @@ def test_limits_answer(site, values):
 @pytest.mark.needs("create", "pods")
 @pytest.mark.needs("delete", "pods")
 @pytest.mark.needs("get", "pods/log")
+@pytest.mark.alone  # a p95 is measured: the other lanes wait meanwhile
 @pytest.mark.requirement("D18.3", "under the attack: < 1 % legitimate requests failed, p95 < 1 s, no pod killed")
 def test_legitimate_users_served_under_attack(suite, cluster, namespace, values, site, record_property):
-    if not suite.allow_disruption:
-        pytest.skip("attacks the site: needs --allow-disruption")
     api = stack.resolve(cluster, namespace, suite.target.component("api"))
-    image = stack.running_pods(cluster, namespace, api.selector)[0].spec.containers[0].image
+    image = stack.a_running_pod(cluster, namespace, api).spec.containers[0].image
+    selectors = [stack.resolve(cluster, namespace, suite.target.component(key)).selector for key in WATCHED]
     outcome = load.attack_under_load(
         cluster,
         namespace,
         site,
         image=image,
-        selector="app.kubernetes.io/component in (api,public,database)",
+        selectors=selectors,
         attack_args=ATTACK_ARGS,
         attack_seconds=timeouts.ATTACK,
     )
     for key, value in outcome.as_dict().items():
         record_property(key, value)
-    report = f"{outcome.legit.report()}\nattack: {outcome.attack}\npods: {outcome.restarts}"
+    report = f"{outcome.legit.report()}\nattack: {outcome.attack}\npods: {outcome.restarts} {outcome.replaced}"
     assert not outcome.oom_killed and not outcome.restarts, f"pods killed or restarted:\n{report}"
-    assert outcome.legit.total.requests > 0, report
+    assert not outcome.replaced, f"pods replaced during the attack:\n{report}"
+    assert outcome.legit.total.requests >= MIN_REQUESTS, f"expected {MIN_REQUESTS} legitimate requests:\n{report}"
     assert outcome.legit.total.failure_ratio < MAX_FAILED_RATIO, f"legitimate requests failed:\n{report}"
     assert outcome.legit.total.p95 < MAX_P95_MS, f"legitimate p95 too slow:\n{report}"
     seen = {answer for attack in outcome.attack["attacks"].values() for answer in attack["outcomes"]}

@@ -14,18 +14,28 @@ production: staging stops it, production keeps its revision, its images and ever
 
 On the 2-CPU local node production runs 2 api + 2 public pods here and staging 1 + 1, so that
 both fit next to each other (each pod requests 100m).
+
+One id per requirement, each checked on the rendered chart and on the cluster: DEBUG off (D19.1),
+restricted Pod Security (D19.2: the namespace refuses a pod that breaks it and admits one that
+keeps it, and every pod of the stack keeps it), HTTPS (D19.3), secrets only in Secrets (D19.4),
+the release workflow (D19.5). The site's settings are read from its containers' environment
+resolved through their ConfigMaps and Secrets; pods are the target's components.
 """
 
 from __future__ import annotations
 
-import pytest
+import re
+import uuid
 
-from kubedefis import kube, paths, release
-from kubedefis.harness import access, checks, helm, load, stack, timeouts
-from kubedefis.harness.helm import merge_values
-from kubedefis.release import install_ready_stack as install
-from kubedefis.shell import Status
-from kubedefis.waits import Check, wait_for
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from kubedefis.core import kube, manifests, paths, timeouts
+from kubedefis.core.shell import Status
+from kubedefis.core.waits import Check, wait_for
+from kubedefis.harness import access, checks, discover, load
+from kubedefis.harness import stage as stack
+from kubedefis.stack import deploy, images, release
 
 PRESET = "defi19"
 CHART = paths.REPO_ROOT / "chart"
@@ -33,8 +43,17 @@ RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/enforce-version": "latest",
 }
-SIZE = {"api": {"replicaCount": 2}, "public": {"replicaCount": 2}}
-SECRET_KEYS = ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD")
+# Production runs 2 api + 2 public pods here, so that staging (1 + 1) fits beside it.
+OVERRIDES = {"api": {"replicaCount": 2}, "public": {"replicaCount": 2}}
+# Settings that are secrets, by name: Django's key, passwords, tokens, private keys, URLs with credentials.
+SECRET_NAME = re.compile(r"SECRET|PASSW|TOKEN|PRIVATE|CREDENTIAL|_KEY$", re.IGNORECASE)
+# What the site needs from a Secret: Django's key, and the database password (or a URL holding it).
+NEEDED = {
+    "Django's secret key": re.compile(r"SECRET", re.I),
+    "the database password": re.compile(r"PASS|DATABASE_URL", re.I),
+}
+HSTS_MIN = 15552000  # 180 days
+MIN_REQUESTS = 500  # the "production served every request" claim rests on at least this many
 HEADERS = {
     "strict-transport-security": "max-age=31536000",
     "x-content-type-options": "nosniff",
@@ -43,48 +62,35 @@ HEADERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def rendered(suite):
-    from kubedefis.pytest_plugin import find_tool
-
-    chart = suite.chart_under_test()
-    values = helm.load_values(stack.chart_values(suite, PRESET))
-    return helm.Helm(find_tool("helm")).template(chart, suite.target.release, values)
-
-
 def https_host(cluster, host: str) -> str:
     return host if cluster.https_port == 443 else f"{host}:{cluster.https_port}"
 
 
 @pytest.fixture(scope="module")
-def values(suite, cluster, namespace):
+def stage_overrides(suite, cluster, namespace):
+    """The production namespace as the hand-in's commands make it (restricted), and HTTPS on its own host."""
     if not suite.target.deployed:
         labels = [f"{k}={v}" for k, v in RESTRICTED.items()]
         cluster.kubectl_run("label", "namespace", namespace, "--overwrite", *labels)
-    base = helm.load_values(stack.chart_values(suite, PRESET))
-    host = suite.target.ingress_host or base.get("ingress", {}).get("host") or "django.kubedefis.localhost"
-    if not suite.target.deployed and cluster.local_spec is not None and suite.chart.resolve() == CHART.resolve():
-        host = f"django.{namespace}.localhost"  # what stack.install_chart gives each namespace
-    overrides = merge_values(SIZE, {"django": {"security": {"httpsHost": https_host(cluster, host)}}})
-    return install(cluster, suite, namespace, PRESET, overrides)
+    host = suite.target.ingress_host or deploy.local_host(namespace)
+    return {"django": {"security": {"httpsHost": https_host(cluster, host)}}}
 
 
-@pytest.fixture(scope="module")
-def site(suite, cluster, values):
-    host = suite.target.ingress_host or values.get("ingress", {}).get("host") or "django.kubedefis.localhost"
-    return cluster.ingress(host)
+POD_KINDS = ("Deployment", "StatefulSet", "Job", "CronJob", "Pod", "DaemonSet")
 
 
 def security_findings(objects) -> list[checks.Finding]:
-    """The restricted Pod Security Standard's rules, on every pod template, and secrets' origin."""
+    """The restricted Pod Security Standard's rules, on every pod template (helm test pods aside)."""
     findings = []
     for obj in objects:
-        if obj.get("kind") not in ("Deployment", "StatefulSet", "Job", "CronJob", "Pod", "DaemonSet"):
+        if obj.get("kind") not in POD_KINDS:
             continue
-        where = checks.name_of(obj)
-        pod = checks.pod_spec(obj)
+        if (obj.get("metadata", {}).get("annotations") or {}).get("helm.sh/hook") == "test":
+            continue
+        where = manifests.name_of(obj)
+        pod = manifests.pod_spec(obj)
         pod_sc = pod.get("securityContext") or {}
-        for container in checks.containers(obj, init=True):
+        for container in manifests.containers(obj, init=True):
             sc = {**pod_sc, **(container.get("securityContext") or {})}
             name = f"{where} container {container.get('name')}"
             if sc.get("runAsNonRoot") is not True or sc.get("runAsUser") == 0:
@@ -101,57 +107,180 @@ def security_findings(objects) -> list[checks.Finding]:
                 findings.append(checks.Finding(name, "capabilities drop ALL", str(sc.get("capabilities"))))
             if (sc.get("seccompProfile") or {}).get("type") not in ("RuntimeDefault", "Localhost"):
                 findings.append(checks.Finding(name, "seccompProfile RuntimeDefault", str(sc.get("seccompProfile"))))
-            for env in container.get("env") or []:
-                if env["name"] in SECRET_KEYS and "secretKeyRef" not in (env.get("valueFrom") or {}):
-                    findings.append(checks.Finding(name, f"{env['name']} from a Secret", str(env)))
-    for obj in objects:
-        if obj.get("kind") == "ConfigMap":
-            leaked = [k for k in (obj.get("data") or {}) if any(w in k.upper() for w in ("SECRET", "PASSWORD"))]
-            if leaked:
-                findings.append(checks.Finding(checks.name_of(obj), "no secret in a ConfigMap", str(leaked)))
     return findings
 
 
+def secret_findings(objects, containers) -> list[checks.Finding]:
+    """Secret settings come from Secrets only: the site's key and password from one, none in a ConfigMap or in
+    clear, and no value of a Secret the site reads repeated in a ConfigMap or a literal variable."""
+    findings = []
+    secret_values = set()
+    for where, container in containers:
+        env = discover.env_of(objects, container)
+        for name, value in env.items():
+            if SECRET_NAME.search(name) and value.source != "secret":
+                findings.append(checks.Finding(where, f"{name} from a Secret", value.source))
+            if value.source == "secret" and value.value and len(value.value) >= 8:
+                secret_values.add(value.value)
+        for what, pattern in NEEDED.items():
+            if not any(pattern.search(n) and v.source == "secret" for n, v in env.items()):
+                findings.append(checks.Finding(where, f"{what} from a Secret", str(sorted(env))))
+    for obj in objects:
+        if obj.get("kind") == "ConfigMap":
+            data = obj.get("data") or {}
+            leaked = [k for k in data if SECRET_NAME.search(k)]
+            leaked += [f"{k} (a Secret's value)" for k, v in data.items() if any(s in str(v) for s in secret_values)]
+            if leaked:
+                findings.append(checks.Finding(manifests.name_of(obj), "no secret in a ConfigMap", str(leaked)))
+        for container in manifests.containers(obj, init=True) if obj.get("kind") in POD_KINDS else []:
+            for item in container.get("env") or []:
+                if "value" in item and any(s in str(item["value"]) for s in secret_values):
+                    where = f"{manifests.name_of(obj)} container {container.get('name')}"
+                    findings.append(checks.Finding(where, f"{item['name']} not a Secret's value in clear", "it is"))
+    return findings
+
+
+def site_containers(objects, suite, selectors: list[str] | None = None) -> list[tuple[str, dict]]:
+    """The containers of the site: its Deployments (api, public) in a rendered chart, or the live pods the
+    selectors select."""
+    if selectors is None:
+        found = [
+            o for key in ("api", "public") for o in discover.workloads(objects, suite.target, key, ("Deployment",))
+        ]
+    else:
+        found = [
+            o
+            for o in objects
+            if o.get("kind") == "Pod" and any(manifests.selects(s, manifests.pod_labels(o)) for s in selectors)
+        ]
+    return [(f"{manifests.name_of(o)} container {c.get('name')}", c) for o in found for c in manifests.containers(o)]
+
+
+def settings(objects, suite) -> dict[str, dict[str, discover.EnvValue]]:
+    """Each site container's environment, resolved."""
+    return {where: discover.env_of(objects, c) for where, c in site_containers(objects, suite)}
+
+
+def by_suffix(env: dict[str, discover.EnvValue], suffix: str) -> dict[str, str | None]:
+    return {n: v.value for n, v in env.items() if n.upper().endswith(suffix)}
+
+
 @pytest.mark.static
-@pytest.mark.requirement(
-    "D19.1", "production values: DEBUG off, HTTPS redirect and HSTS, secrets from Secrets, restricted pods"
-)
-def test_rendered_production_settings(rendered):
-    config = next(o for o in rendered if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-config"))
-    data = config["data"]
-    findings = security_findings(rendered)
-    expected = {"DJANGO_DEBUG": "false", "DJANGO_HTTPS_REDIRECT": "true", "DJANGO_NAIVE": "false"}
-    for key, value in expected.items():
-        if data.get(key) != value:
-            findings.append(checks.Finding(checks.name_of(config), f"{key}={value}", str(data.get(key))))
-    if int(data.get("DJANGO_HSTS_SECONDS", "0")) < 15552000:
-        findings.append(
-            checks.Finding(checks.name_of(config), "HSTS for at least 180 days", data.get("DJANGO_HSTS_SECONDS"))
-        )
-    ingress = next((o for o in rendered if o["kind"] == "Ingress"), None)
-    if not ingress or not ingress["spec"].get("tls"):
-        findings.append(checks.Finding("Ingress", "a tls section", "none"))
+@pytest.mark.requirement("D19.1", "production settings: DEBUG off")
+def test_rendered_production_settings(suite, rendered):
+    findings = []
+    envs = settings(rendered, suite)
+    if not envs:
+        findings.append(checks.Finding("the site", "api and public Deployments (the target's components)", "none"))
+    for where, env in envs.items():
+        for suffix in ("DEBUG", "NAIVE"):
+            on = {n: v for n, v in by_suffix(env, suffix).items() if discover.truthy(v)}
+            if on:
+                findings.append(checks.Finding(where, f"{suffix} off", str(on)))
     checks.require("D19.1 production settings", findings)
 
 
-@pytest.mark.requirement("D19.2", "the namespace enforces the restricted Pod Security Standard and everything runs")
+@pytest.mark.static
+@pytest.mark.requirement("D19.2", "every pod runs under the restricted Pod Security Standard")
+def test_rendered_restricted_pods(rendered):
+    checks.require("D19.2 restricted pods", security_findings(rendered))
+
+
+@pytest.mark.static
+@pytest.mark.requirement("D19.3", "HTTPS on the Ingress, plain HTTP redirected, HSTS for at least 180 days")
+def test_rendered_https(suite, rendered):
+    findings = []
+    ingresses = [o for o in rendered if o["kind"] == "Ingress"]
+    if not ingresses or not all(i["spec"].get("tls") for i in ingresses):
+        findings.append(
+            checks.Finding("Ingress", "a tls section on each", str([manifests.name_of(i) for i in ingresses]))
+        )
+    for where, env in settings(rendered, suite).items():
+        redirect = by_suffix(env, "HTTPS_REDIRECT") or by_suffix(env, "SSL_REDIRECT")
+        if not any(discover.truthy(v) for v in redirect.values()):
+            findings.append(checks.Finding(where, "the redirect to HTTPS on", str(redirect or "unset")))
+        hsts = by_suffix(env, "HSTS_SECONDS")
+        if not any((v or "").isdigit() and int(v or "0") >= HSTS_MIN for v in hsts.values()):
+            findings.append(checks.Finding(where, "HSTS for at least 180 days", str(hsts or "unset")))
+    checks.require("D19.3 HTTPS", findings)
+
+
+@pytest.mark.static
+@pytest.mark.requirement("D19.4", "Django's key and the database password come only from a Secret")
+def test_rendered_secrets(suite, rendered):
+    checks.require("D19.4 secrets", secret_findings(rendered, site_containers(rendered, suite)))
+
+
+# --- live tier --------------------------------------------------------------------------------------
+
+
+@pytest.mark.requirement("D19.1", "production settings: DEBUG off (no error details)")
+def test_no_error_details(values, site):
+    for path in ("/no-such-page/", "/api/no-such-endpoint"):
+        missing = site.get(path, scheme="https")
+        assert missing.status == 404, f"expected 404 for {path}, found {missing}"
+        leaks = [w for w in ("URLconf", "Traceback", "DEBUG = True") if w in missing.text]
+        assert not leaks, f"expected no error details for {path}, found {leaks}"
+
+
+def pod_manifest(name: str, image: str, restricted: bool) -> dict:
+    container = {"name": "probe", "image": image, "command": ["true"]}
+    pod: dict = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [container]}}
+    if restricted:
+        pod["spec"]["securityContext"] = {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        container["securityContext"] = {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+        }
+    else:
+        container["securityContext"] = {"privileged": True, "allowPrivilegeEscalation": True}
+    return pod
+
+
+@pytest.mark.needs("create", "pods")
+@pytest.mark.requirement("D19.2", "the namespace refuses a pod breaking the restricted standard, admits one keeping it")
+def test_namespace_enforces_restricted(suite, cluster, namespace, values):
+    image = (
+        stack.a_running_pod(cluster, namespace, stack.resolve(cluster, namespace, suite.target.component("api")))
+        .spec.containers[0]
+        .image
+    )
+    core = cluster.kube.core
+    try:
+        core.create_namespaced_pod(namespace, pod_manifest("kd-psa-breaks", image, restricted=False), dry_run="All")
+        refused = ""
+    except ApiException as exc:
+        refused = exc.body or str(exc)
+    assert "violates PodSecurity" in refused and "restricted" in refused, (
+        f"expected a privileged pod refused by Pod Security (restricted), found {refused or 'it was admitted'}"
+    )
+    try:
+        core.create_namespaced_pod(namespace, pod_manifest("kd-psa-keeps", image, restricted=True), dry_run="All")
+    except ApiException as exc:
+        pytest.fail(f"expected a pod keeping the restricted standard admitted, found it refused: {exc.body or exc}")
+
+
+@pytest.mark.requirement("D19.2", "every pod of the stack keeps the restricted standard and runs")
 def test_restricted_namespace_runs_everything(suite, cluster, namespace, values):
-    ns = cluster.kube.core.read_namespace(namespace)
-    assert (ns.metadata.labels or {}).get("pod-security.kubernetes.io/enforce") == "restricted", ns.metadata.labels
-    objects = [checks.live(p) for p in cluster.kube.core.list_namespaced_pod(namespace).items]
-    for obj in objects:
-        obj["kind"] = "Pod"
-    checks.require("D19.2 pods", [f for f in security_findings(objects) if "test-" not in f.where])
-    events = kube.recent_events(cluster.kube, namespace, limit=200)
-    assert "violates PodSecurity" not in events, events
     for name in ("database", "api", "public"):
         stack.wait_component(cluster, namespace, suite.target.component(name), timeouts.ROLLOUT)
+    objects = [manifests.live(p) for p in cluster.kube.core.list_namespaced_pod(namespace).items]
+    for obj in objects:
+        obj["kind"] = "Pod"
+    checks.require("D19.2 pods", security_findings(objects))
+    events = kube.recent_events(cluster.kube, namespace, limit=200)
+    assert "violates PodSecurity" not in events, f"expected no pod refused by Pod Security, found:\n{events}"
 
 
 @pytest.mark.requirement(
     "D19.3", "HTTP through the Ingress is redirected to HTTPS; HTTPS answers with the security headers"
 )
-def test_https_redirect_and_headers(cluster, site, values):
+def test_https_redirect_and_headers(cluster, values, site):
     redirect = access.wait_http(
         "the redirect to HTTPS", lambda: site.get("/voitures/?page=2"), expect=lambda r: r.status == 301,
         timeout=timeouts.HTTP_READY,
@@ -164,37 +293,25 @@ def test_https_redirect_and_headers(cluster, site, values):
         for header, value in HEADERS.items():
             assert page.headers.get(header) == value, (path, header, page.headers)
     assert site.get("/healthz").status == 200, "the probes' path is redirected"
-    missing = site.get("/no-such-page/", scheme="https")
-    assert missing.status == 404 and "URLconf" not in missing.text and "Traceback" not in missing.text
 
 
+@pytest.mark.needs("list", "secrets")
 @pytest.mark.requirement("D19.4", "Django's key and the database password come only from a Secret")
 def test_secrets_only_from_secrets(suite, cluster, namespace, values):
-    pods = cluster.kube.core.list_namespaced_pod(
-        namespace, label_selector="app.kubernetes.io/component in (api,public)"
-    ).items
-    assert pods
-    for pod in pods:
-        for container in pod.spec.containers:
-            env = {e.name: e for e in container.env or []}
-            for key in SECRET_KEYS:
-                assert key in env and env[key].value_from and env[key].value_from.secret_key_ref, (
-                    pod.metadata.name,
-                    key,
-                )
-    for config_map in cluster.kube.core.list_namespaced_config_map(namespace).items:
-        for key in config_map.data or {}:
-            assert "SECRET" not in key.upper() and "PASSWORD" not in key.upper(), (config_map.metadata.name, key)
+    objects = discover.live_objects(cluster.kube, namespace, "ConfigMap", "Secret", "Pod")
+    selectors = [stack.resolve(cluster, namespace, suite.target.component(k)).selector for k in ("api", "public")]
+    containers = site_containers(objects, suite, selectors)
+    assert containers, "expected running api and public pods (the target's components), found none"
+    checks.require("D19.4 secrets", secret_findings(objects, containers))
 
 
 @pytest.mark.disruptive
 @pytest.mark.needs("list", "secrets")
 @pytest.mark.requirement("D19.5", "a broken release is stopped at staging; production keeps its version and serves")
 def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, site, record_property):
-    if not suite.allow_disruption or cluster.local_spec is None or suite.target.deployed:
+    if cluster.local_spec is None or suite.target.deployed:
         pytest.skip("builds a broken image and installs a staging namespace: the local cluster only")
-    broken = release.build_release("broken", Status())
-    cluster.load_images(release.release_refs(broken))
+    broken = images.publish_site_version("broken", Status(), cluster.local_spec)
     before = cluster.helm().history(suite.target.release, namespace)[-1]
     images_before = {c.image for p in cluster.kube.core.list_namespaced_pod(namespace).items for c in p.spec.containers}
     staging = f"{namespace}-staging"[:63]
@@ -211,6 +328,7 @@ def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, si
             suite=release.DEFAULT_SUITE,
             helm_timeout=150,
         ),
+        cluster.kube,
         cluster.helm(),
         cluster.kubectl_command(),
         Status(),
@@ -219,6 +337,7 @@ def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, si
     with load.run(scenario, users=4, duration=timeouts.RELEASE) as running:
         running.wait_requests(40, timeout=timeouts.LOAD_SPAWN)
         report = workflow.run()
+        running.wait_requests(MIN_REQUESTS, timeout=timeouts.LOAD_SPAWN)
     result = running.result
     assert result is not None
     record_property("release_steps", [(name, ok) for name, ok, _ in report.steps])
@@ -230,10 +349,47 @@ def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, si
     images_after = {c.image for p in cluster.kube.core.list_namespaced_pod(namespace).items for c in p.spec.containers}
     assert not any(broken in image for image in images_after), images_after
     assert images_after <= images_before | {i for i in images_after if "attack" in i}, (images_before, images_after)
-    assert result.total.requests > 0 and result.total.failures == 0, result.report()
+    assert result.total.requests >= MIN_REQUESTS, f"expected {MIN_REQUESTS} production requests:\n{result.report()}"
+    assert result.total.failures == 0, f"production requests failed during the release:\n{result.report()}"
 
     def staging_gone() -> Check[None]:
         names = {n.metadata.name for n in cluster.kube.core.list_namespace().items}
         return Check(staging not in names, state=f"namespace {staging} still there")
 
     wait_for("the staging namespace to be deleted", staging_gone, timeout=timeouts.NAMESPACE_DELETE)
+
+
+DEFAULT_WRITE = "POST /api/garages"
+DEFAULT_WRITE_BODY = '{"name": "Garage défi 19 {unique}", "city": "Évry"}'
+
+
+@pytest.mark.needs("list", "secrets")
+@pytest.mark.requirement("D19.6", "production refuses anonymous writes to the API and accepts authenticated ones")
+def test_writes_need_credentials(suite, site, api_token, record_property):
+    write = suite.target.api_write or (None if suite.target.deployed else DEFAULT_WRITE)
+    if write is None:
+        pytest.skip("the target names no write endpoint (api_write, api_write_body): nothing to try")
+    if api_token is None:
+        if suite.target.deployed:
+            pytest.skip("the target names no credentials (api_token_secret): an authenticated write cannot be tried")
+        pytest.fail("our stack has no Secret holding KUBEDEFIS_API_TOKEN: the chart must create one")
+    method, path = write.split()
+    template = suite.target.api_write_body or DEFAULT_WRITE_BODY
+
+    def body() -> str:
+        return template.replace("{unique}", uuid.uuid4().hex[:8])
+
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    # several anonymous tries, each with a body that would be accepted: none may be (a partial
+    # gate, open on one api pod of three, is caught by trying more than once per pod)
+    # over HTTPS: production redirects plain HTTP (D19.3), a redirect is neither a refusal nor a write
+    anonymous = [
+        site.anonymous().request(method, path, body=body(), headers=headers, scheme="https").status for _ in range(6)
+    ]
+    authenticated = site.request(method, path, body=body(), headers=headers, scheme="https")
+    record_property("anonymous_statuses", anonymous)
+    record_property("authenticated_status", authenticated.status)
+    assert all(status in (401, 403) for status in anonymous), f"anonymous {write}: HTTP {anonymous}"
+    assert 200 <= authenticated.status < 300, (
+        f"{write} with the token: HTTP {authenticated.status} {authenticated.text[:300]}"
+    )

@@ -4,43 +4,106 @@ from __future__ import annotations
 
 import pytest
 
-from kubedefis.harness import access, checks, manifests, site, stack, timeouts
+from kubedefis.core import kube, manifests, timeouts
+from kubedefis.core.shell import Status
+from kubedefis.core.waits import wait_for
+from kubedefis.harness import access, checks, site
+from kubedefis.harness import stage as stack
+from kubedefis.stack import images
 
+LANE = "light"  # a light stage: beside the others (see harness.plugin.lane_of)
 DEFI = "defi3"
+ROLES = ("site", "database")
+MAX_PAGES = 50  # pages of the public car list read at most to find the new car
 
 
 @pytest.fixture(scope="module")
 def deployed(suite, cluster, namespace):
     if not suite.target.deployed:
-        stack.ensure_handin_images(cluster)
+        images.publish_stack(Status(), cluster.local_spec, tag=images.HANDIN_TAG)
         stack.apply_handin(cluster, namespace, suite.handin / DEFI)
+        # our hand-in's site has no readiness probe yet (défi 10): its migrate Job, which registers the
+        # token writes carry, is awaited before any write
+        wait_for(
+            "the hand-in's migrate Job",
+            lambda: kube.job_complete(cluster.kube, namespace, "site-migrate"),
+            timeout=timeouts.JOB,
+            evidence=lambda: kube.evidence(cluster.kube, namespace, "site-migrate"),
+            fail_fast=kube.job_failed,
+        )
     database = stack.wait_component(cluster, namespace, suite.target.component("database"), timeouts.DATABASE_READY)
     web = stack.wait_component(cluster, namespace, suite.target.component("site"))
     return web, database
 
 
 @pytest.fixture(scope="module")
-def proxied_site(cluster, namespace, deployed):
+def proxied_site(cluster, namespace, deployed, api_token):
     web, _ = deployed
+    service = web.service()
+    port = service.spec.ports[0]  # named explicitly: the API server needs it when the Service has a named port
     with access.kubectl_proxy(cluster.kubectl_command(), timeouts.PROXY_START) as base:
-        url = base + access.service_proxy_path(namespace, web.service().metadata.name, path="")
-        yield site.SiteClient(site.proxy_request(url))
+        url = base + access.service_proxy_path(namespace, service.metadata.name, port.name or port.port, path="")
+        yield site.SiteClient(site.proxy_request(url, api_token))  # writes carry the stack's token, if any
 
 
 @pytest.mark.static
 @pytest.mark.requirement("D3.1", "the site and the database are two Deployments, written in different files")
-def test_handin_has_site_and_database_deployments_in_separate_files(handin):
+def test_handin_has_site_and_database_deployments_in_separate_files(suite, handin):
     folder = handin / DEFI
-    files_by_role = {}
+    files_by_role: dict[str, set[str]] = {}
     for file in sorted(folder.glob("*.y*ml")):
         for obj in manifests.load([file]):
             if obj["kind"] != "Deployment":
                 continue
-            images = " ".join(c["image"] for c in checks.containers(obj))
-            role = "database" if "postgres" in images else "site"
+            # which part it is: as the target file finds it, else by its image (PostgreSQL's or not)
+            found = suite.target.component_of(obj["metadata"].get("name", ""), manifests.pod_labels(obj), ROLES)
+            images = " ".join(c.get("image", "") for c in manifests.containers(obj))
+            role = found or ("database" if "postgres" in images else "site")
             files_by_role.setdefault(role, set()).add(file.name)
-    assert set(files_by_role) == {"site", "database"}, f"Deployments found by role: {files_by_role}"
+    assert set(files_by_role) == set(ROLES), f"expected a Deployment of each of {ROLES}, found by role: {files_by_role}"
     assert not files_by_role["site"] & files_by_role["database"], f"same file for both: {files_by_role}"
+
+
+def _handin_workload(suite, objects, role):
+    """The hand-in's Deployment of a role, found as the target file says, else by its image (PostgreSQL's or not)."""
+    found = []
+    for obj in manifests.find(objects, "Deployment") + manifests.find(objects, "StatefulSet"):
+        key = suite.target.component_of(obj["metadata"].get("name", ""), manifests.pod_labels(obj), ROLES)
+        images = " ".join(c.get("image", "") for c in manifests.containers(obj))
+        if (key or ("database" if "postgres" in images else "site")) == role:
+            found.append(obj)
+    assert len(found) == 1, (
+        f"expected one {role} workload in the hand-in, found {[manifests.name_of(o) for o in found]}"
+    )
+    return found[0]
+
+
+def _handin_service_findings(objects, workload) -> list[checks.Finding]:
+    """A ClusterIP Service of the hand-in selects the workload's pods and targets their port."""
+    labels = manifests.pod_labels(workload)
+    selecting = [s for s in manifests.find(objects, "Service") if manifests.selects(s["spec"].get("selector"), labels)]
+    if not selecting:
+        return [checks.Finding(manifests.name_of(workload), "a Service selecting its pods", "none")]
+    findings = [[*checks.service_type(s, "ClusterIP"), *checks.service_routes_to(s, workload)] for s in selecting]
+    return [] if not all(findings) else [f for found in findings for f in found]
+
+
+@pytest.mark.static
+@pytest.mark.requirement("D3.2", "the hand-in's PostgreSQL is a one-pod Deployment behind a ClusterIP Service")
+def test_handin_database_is_one_pod_deployment_behind_clusterip(suite, handin):
+    objects = manifests.load([handin / DEFI])
+    database = _handin_workload(suite, objects, "database")
+    assert database["kind"] == "Deployment", f"défi 3 asks for a Deployment, found {manifests.name_of(database)}"
+    checks.require("D3.2", [*checks.replicas(database, 1), *_handin_service_findings(objects, database)])
+
+
+@pytest.mark.static
+@pytest.mark.requirement("D3.3", "the hand-in's site is a Deployment behind a ClusterIP Service")
+def test_handin_site_is_a_deployment_behind_clusterip(suite, handin):
+    objects = manifests.load([handin / DEFI])
+    web = _handin_workload(suite, objects, "site")
+    assert web["kind"] == "Deployment", f"défi 3 asks for a Deployment of the site, found {manifests.name_of(web)}"
+    checks.require("D3.3", _handin_service_findings(objects, web))
 
 
 @pytest.mark.requirement("D3.2", "PostgreSQL runs as a Deployment with a single pod, behind a ClusterIP Service")
@@ -48,19 +111,19 @@ def test_database_is_one_pod_deployment_behind_clusterip(cluster, namespace, dep
     _, database = deployed
     assert database.kind == "Deployment", f"défi 3 asks for a Deployment, found {database.kind}/{database.name}"
     dep = cluster.kube.apps.read_namespaced_deployment(database.name, namespace)
-    checks.require("D3.2 replicas", checks.replicas(checks.live(dep), 1))
+    checks.require("D3.2 replicas", checks.replicas(manifests.live(dep), 1))
     pods = stack.running_pods(cluster, namespace, database.selector)
     assert len(pods) == 1, f"expected 1 database pod, found {[p.metadata.name for p in pods]}"
-    checks.require("D3.2 service", checks.service_type(checks.live(database.service()), "ClusterIP"))
+    checks.require("D3.2 service", checks.service_type(manifests.live(database.service()), "ClusterIP"))
 
 
 @pytest.mark.requirement("D3.3", "the site (both apps in one image) runs as a Deployment behind a ClusterIP Service")
 def test_site_is_a_deployment_behind_clusterip(cluster, namespace, deployed):
     web, _ = deployed
-    assert web.kind == "Deployment"
-    checks.require("D3.3 service", checks.service_type(checks.live(web.service()), "ClusterIP"))
+    assert web.kind == "Deployment", f"défi 3 asks for a Deployment of the site, found {web.kind}/{web.name}"
+    checks.require("D3.3 service", checks.service_type(manifests.live(web.service()), "ClusterIP"))
     pods = stack.running_pods(cluster, namespace, web.selector)
-    assert pods and all(stack.ready(p) for p in pods), "the site's pods are not all ready"
+    assert pods and all(kube.pod_ready(p) for p in pods), "the site's pods are not all ready"
 
 
 @pytest.mark.needs("get", "services/proxy")
@@ -79,4 +142,12 @@ def test_car_created_through_api_is_shown_by_public_page(proxied_site):
     assert proxied_site.car(car["id"])["plate"] == car["plate"], "the API does not read back what it wrote"
     page = proxied_site.public_page("/voitures/")
     assert page.status == 200, page
-    assert car["plate"] in page.text, f"the public car list does not show {car['plate']}"
+    # the list may be paginated (`?page=N`, Django's way): the new car is on one of its pages
+    seen = [page]
+    while car["plate"] not in seen[-1].text and "?page=" in seen[-1].text and len(seen) < MAX_PAGES:
+        seen.append(proxied_site.public_page(f"/voitures/?page={len(seen) + 1}"))
+        if seen[-1].status != 200:
+            break
+    assert any(car["plate"] in p.text for p in seen), (
+        f"the public car list does not show {car['plate']} ({len(seen)} page(s) read)"
+    )

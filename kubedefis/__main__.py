@@ -1,3 +1,3 @@
-from kubedefis.cli import main
+from kubedefis.commands.cli import main
 
 raise SystemExit(main())

@@ -5,6 +5,11 @@ Starts a throwaway PostgreSQL and gunicorn (the production gunicorn.conf.py) on 
 library, and prints a markdown table. CPU per request (gunicorn master + workers, from /proc) is the
 figure that holds on a busy machine; requests/s and latencies depend on what else runs.
 
+Writes are authenticated as the API requires: a staff user `bench-staff` and a random bearer token,
+registered with `manage.py api_token ensure` and handed to Locust in KUBEDEFIS_API_TOKEN. The
+per-client limits (défi 18) are switched off: every Locust user comes from 127.0.0.1, and what is
+measured is the cost of a request, not the limit.
+
     python loadtests/bench_site.py [--duration 20] [--users 8] [--cache locmem|off]
 """
 
@@ -14,6 +19,7 @@ import gevent
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -116,6 +122,9 @@ def main() -> None:
             "DJANGO_LOG_LEVEL": "WARNING",
             "GUNICORN_WORKERS": options.workers,
             "GUNICORN_THREADS": options.threads,
+            "DJANGO_RATELIMIT_RATE": "0",
+            "DJANGO_CLIENT_MAX_CONCURRENCY": "0",
+            site_locustfile.API_TOKEN_ENV: "kd_" + secrets.token_urlsafe(32),
         }
         env.pop("CACHE_URL", None)
         if options.cache == "off":
@@ -123,6 +132,9 @@ def main() -> None:
             env["CACHE_URL"] = f"redis://127.0.0.1:{free_port()}/0"
         manage(env, "migrate", "--noinput")
         manage(env, "load_sample", "--size", "large")
+        token_env = site_locustfile.API_TOKEN_ENV
+        manage(env, "api_token", "ensure", "--user", "bench-staff", "--staff", "--token-from-env", token_env)
+        os.environ[token_env] = env[token_env]  # the Locust users' writes send it
         command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
         command += ["--max-requests", "0"]
         gunicorn = subprocess.Popen(

@@ -16,6 +16,17 @@ keys) and `CpuHog` (défi 9: uncached API reads back to back) through the Ingres
 KUBEDEFIS_HOST_HEADER is the Host sent with every request (`*.localhost` names do not resolve here:
 requests go to the Ingress controller's address); KUBEDEFIS_LOAD_TIMEOUT (seconds, default 60) makes
 a slower answer a failure.
+
+KUBEDEFIS_API_TOKEN is the bearer token every write sends (`Authorization: Bearer ...`): the API
+refuses anonymous writes (401). Reads stay anonymous. The chart keeps one in its Secret
+`<fullname>-api-credentials` (key KUBEDEFIS_API_TOKEN, user `kubedefis-loadtest`, staff):
+
+    export KUBEDEFIS_API_TOKEN=$(kubectl -n NS get secret kubedefis-api-credentials \
+        -o jsonpath='{.data.KUBEDEFIS_API_TOKEN}' | base64 -d)
+
+or `python manage.py api_token create --user U` for a local site. Creating cars needs a staff
+user; lending lends to the token's user (`{}`) and gives back its own loans. Without the variable,
+writes go out anonymously and count as failures (401).
 """
 
 import itertools
@@ -24,8 +35,10 @@ import random
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+import gevent
 from locust import FastHttpUser, between, constant, task
 
 API_PAGE_SIZE = 50
@@ -41,6 +54,30 @@ def record_cache(name: str, response: Any) -> None:
 
 HOST_HEADER = os.environ.get("KUBEDEFIS_HOST_HEADER")
 REQUEST_TIMEOUT = float(os.environ.get("KUBEDEFIS_LOAD_TIMEOUT") or 60)
+API_TOKEN_ENV = "KUBEDEFIS_API_TOKEN"
+# A request the stack throttles (429) is asked again after its Retry-After, at most this many times,
+# as a well-behaved client does: every simulated user shares one address, so together they meet a
+# per-client limit (défi 18: requests per second, requests in flight) that many real visitors would
+# not. A throttled attempt is reported apart under its name + THROTTLED, never as a failure; what
+# the checks count as lost is what still fails (5xx, timeouts, refused connections, a last 429).
+THROTTLE_RETRIES = 6
+THROTTLE_MAX_WAIT = 5.0
+THROTTLED = " (429, asked again)"
+
+
+def write_headers() -> dict[str, str]:
+    """The credentials of writes (read when a user starts: the benchmark sets it after import)."""
+    token = os.environ.get(API_TOKEN_ENV)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def retry_after(header: str | None) -> float:
+    """Seconds to wait before asking again: the Retry-After in seconds, else 1, at most THROTTLE_MAX_WAIT."""
+    try:
+        seconds = float(header or 1)
+    except ValueError:  # an HTTP date, or garbage: one second
+        seconds = 1.0
+    return min(max(seconds, 0.1), THROTTLE_MAX_WAIT) + random.uniform(0, 0.5)  # jitter: users not in step
 
 
 class SiteUser(FastHttpUser):
@@ -51,25 +88,49 @@ class SiteUser(FastHttpUser):
     car_count = 1
     car_ids: list[int]
     key_id: int | None
-    user_id: int | None
+    garage_id: int | None = None
+    auth: dict[str, str]
 
     def on_start(self) -> None:
-        cars = self.client.get("/api/cars?page_size=100", name="setup").json()
+        self.auth = write_headers()
+        cars = self.setup_get("/api/cars?page_size=100")
         self.car_count = max(1, cars["count"])
         self.car_ids = [car["id"] for car in cars["results"]] or [1]
-        keys = self.client.get("/api/keys?lent=false&page_size=100", name="setup").json()["results"]
-        users = self.client.get("/api/users?page_size=1", name="setup").json()["results"]
+        keys = self.setup_get("/api/keys?lent=false&page_size=100")["results"]
         # Each virtual user lends its own key, so concurrent users never conflict (409).
         with _lock:
             index = next(_next_key)
         self.key_id = keys[index % len(keys)]["id"] if keys else None
-        self.user_id = users[0]["id"] if users else None
+
+    def ask(self, method: str, path: str, name: str, judge: Callable[[Any], None] | None = None, **kwargs: Any) -> Any:
+        """The response to one request; a 429 is asked again after its Retry-After (see THROTTLED).
+
+        `judge` marks the final response (response.failure(...)); without it Locust judges the status.
+        """
+        for attempt in range(THROTTLE_RETRIES + 1):
+            with self.client.request(method, path, name=name, catch_response=True, **kwargs) as response:
+                throttled = response.status_code == 429 and attempt < THROTTLE_RETRIES
+                if throttled:
+                    response.request_meta["name"] = name + THROTTLED
+                    response.success()
+                elif judge is not None:
+                    judge(response)
+            if not throttled:
+                return response
+            gevent.sleep(retry_after(response.headers.get("Retry-After")))
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def setup_get(self, path: str) -> Any:
+        """The JSON of a read done before the measured part (not JSON: the user stops, its failure counted)."""
+        return self.ask("GET", path, "setup").json()
 
     def get(self, path: str, name: str) -> None:
-        with self.client.get(path, name=name, catch_response=True) as response:
+        def ok(response: Any) -> None:
             record_cache(name, response)
             if response.status_code != 200:
                 response.failure(f"status {response.status_code}")
+
+        self.ask("GET", path, name, ok)
 
     def api_car_list(self) -> None:
         pages = max(1, -(-self.car_count // API_PAGE_SIZE))
@@ -88,16 +149,45 @@ class SiteUser(FastHttpUser):
         if self.key_id is not None:
             self.get(f"/cles/{self.key_id}/", "/cles/{id}/")
 
-    def lend_and_return(self) -> None:
-        if self.key_id is None or self.user_id is None:
+    def write(
+        self, path: str, body: Any, name: str, expected: int, check: Callable[[Any], str | None] | None = None
+    ) -> None:
+        """A POST with the token; another status than `expected`, or what `check` says, is a failure."""
+
+        def judge(response: Any) -> None:
+            if response.status_code != expected:
+                hint = f" (no {API_TOKEN_ENV}?)" if response.status_code == 401 and not self.auth else ""
+                response.failure(f"status {response.status_code}{hint}: {response.text[:100]}")
+            elif check is not None and (problem := check(response)):
+                response.failure(problem)
+
+        self.ask("POST", path, name, judge, json=body, headers=self.auth)
+
+    def find_garage(self) -> None:
+        garages = self.setup_get("/api/garages?page_size=1")["results"]
+        self.garage_id = garages[0]["id"] if garages else None
+
+    def new_car(self) -> None:
+        """Creates a car (staff only), counted under `POST /api/cars`."""
+        if self.garage_id is None:
             return
-        for action, body in (("lend", {"user_id": self.user_id}), ("return", None)):
-            name = f"/api/keys/{{id}}/{action}"
-            with self.client.post(
-                f"/api/keys/{self.key_id}/{action}", json=body, name=name, catch_response=True
-            ) as response:
-                if response.status_code != 200:
-                    response.failure(f"status {response.status_code}: {response.text[:100]}")
+        plate = f"LD-{uuid.uuid4().hex[:8].upper()}"
+        car = {"make": "Renault", "model": "Zoé", "plate": plate, "year": 2024, "garage_id": self.garage_id}
+
+        def created(response: Any) -> str | None:
+            if response.json().get("make") != "Renault":
+                return f"the car came back as {response.text[:200]}"
+            self.car_ids.append(response.json()["id"])
+            return None
+
+        self.write("/api/cars", car, "POST /api/cars", 201, created)
+
+    def lend_and_return(self) -> None:
+        if self.key_id is None:
+            return
+        # `{}`: to the token's own user, who may then give it back.
+        for action, body in (("lend", {}), ("return", None)):
+            self.write(f"/api/keys/{self.key_id}/{action}", body, f"/api/keys/{{id}}/{action}", 200)
 
 
 class GarageVisitor(SiteUser):
@@ -160,12 +250,10 @@ class ApiClient(SiteUser):
     """
 
     wait_time = between(0.3, 1.0)
-    garage_id: int | None = None
 
     def on_start(self) -> None:
         super().on_start()
-        garages = self.client.get("/api/garages?page_size=1", name="setup").json()["results"]
-        self.garage_id = garages[0]["id"] if garages else None
+        self.find_garage()
 
     @task(4)
     def read_cars(self) -> None:
@@ -185,17 +273,7 @@ class ApiClient(SiteUser):
 
     @task(1)
     def create_car(self) -> None:
-        if self.garage_id is None:
-            return
-        plate = f"LD-{uuid.uuid4().hex[:8].upper()}"
-        car = {"make": "Renault", "model": "Zoé", "plate": plate, "year": 2024, "garage_id": self.garage_id}
-        with self.client.post("/api/cars", json=car, name="POST /api/cars", catch_response=True) as response:
-            if response.status_code != 201:
-                response.failure(f"status {response.status_code}: {response.text[:100]}")
-            elif response.json().get("make") != "Renault":
-                response.failure(f"the car came back as {response.text[:200]}")
-            else:
-                self.car_ids.append(response.json()["id"])
+        self.new_car()
 
 
 class CpuHog(SiteUser):
@@ -246,6 +324,8 @@ class HomePageUser(SiteUser):
 
 
 class LendReturnUser(SiteUser):
+    """Authenticated writes: one lend and one return per iteration (KUBEDEFIS_API_TOKEN)."""
+
     abstract = True
     wait_time = constant(0)
 
@@ -254,9 +334,26 @@ class LendReturnUser(SiteUser):
         self.lend_and_return()
 
 
+class CreateCarUser(SiteUser):
+    """Authenticated staff writes: one car created per iteration (KUBEDEFIS_API_TOKEN)."""
+
+    abstract = True
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.find_garage()
+
+    @task
+    def scenario(self) -> None:
+        self.new_car()
+
+
 BENCH_SCENARIOS = {
     "API list, page of 50": ApiListUser,
     "API detail": ApiDetailUser,
     "public home page": HomePageUser,
     "API lend + return (write)": LendReturnUser,
+    # Last: it adds cars, which the other scenarios would then read.
+    "API create car (write)": CreateCarUser,
 }

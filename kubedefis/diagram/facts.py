@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kubedefis.harness.checks import containers, pod_spec
+from kubedefis.core.manifests import containers, pod_labels, pod_spec
 
 Obj = dict[str, Any]
 
@@ -30,36 +30,6 @@ def name(obj: Obj) -> str:
 
 def labels(obj: Obj) -> dict[str, str]:
     return dict(obj.get("metadata", {}).get("labels") or {})
-
-
-def template_labels(obj: Obj) -> dict[str, str]:
-    """The labels the workload gives its pods."""
-    spec = obj.get("spec", {})
-    if obj.get("kind") == "CronJob":
-        spec = spec.get("jobTemplate", {}).get("spec", {})
-    if obj.get("kind") == "Pod":
-        return labels(obj)
-    return dict(spec.get("template", {}).get("metadata", {}).get("labels") or {})
-
-
-def selector_matches(selector: Obj | None, pod_labels: dict[str, str]) -> bool:
-    """A LabelSelector (matchLabels, matchExpressions); the empty selector matches every pod."""
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if pod_labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        present = key in pod_labels
-        if (
-            (op == "In" and pod_labels.get(key) not in values)
-            or (op == "NotIn" and present and pod_labels.get(key) in values)
-            or (op == "Exists" and not present)
-            or (op == "DoesNotExist" and present)
-        ):
-            return False
-    return True
 
 
 def describe_selector(selector: Obj | None) -> str:
@@ -200,7 +170,7 @@ def mentions_host(value: str, host: str) -> bool:
 
 
 def is_replica(obj: Obj) -> bool:
-    return template_labels(obj).get("app.kubernetes.io/component") in REPLICA_COMPONENTS
+    return pod_labels(obj).get("app.kubernetes.io/component") in REPLICA_COMPONENTS
 
 
 def pod_state(pod: Obj) -> str:

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubedefis.core.manifests import pod_labels, selects
 from kubedefis.diagram import facts, netpol
 from kubedefis.diagram.dot import Attrs, Cluster, Edge, Graph, Html, Node, html_escape, html_label
 from kubedefis.diagram.facts import Obj, name
-from kubedefis.harness.checks import selects
 
 WorkloadKey = tuple[str, str]
 
@@ -77,7 +77,7 @@ class Workload:
 
     @property
     def pod_labels(self) -> dict[str, str]:
-        return facts.template_labels(self.obj)
+        return pod_labels(self.obj)
 
 
 def render_objects(objects: list[dict[str, Any]], title: str, notes: Sequence[str] = ()) -> str:
@@ -255,7 +255,7 @@ class _Builder:
         pod_labels = facts.labels(pod)
         for key, workload in sorted(self.workloads.items()):
             selector = workload.obj.get("spec", {}).get("selector")
-            if key[0] != "CronJob" and selector and facts.selector_matches(selector, pod_labels):
+            if key[0] != "CronJob" and selector and selects(selector, pod_labels, empty_selects_all=True):
                 return key
         return None
 

@@ -13,8 +13,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from kubedefis.core.kube import Kube
 from kubedefis.diagram import facts
-from kubedefis.kube import Kube
 
 Obj = dict[str, Any]
 CONTROLLER_NAMESPACES = ("ingress-nginx", "ingress", "kube-system", "traefik")

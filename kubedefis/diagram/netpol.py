@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubedefis.diagram.facts import describe_selector, name, selector_matches
+from kubedefis.core.manifests import selects
+from kubedefis.diagram.facts import describe_selector, name
 
 Obj = dict[str, Any]
 WorkloadKey = tuple[str, str]  # (kind, name)
@@ -82,7 +83,9 @@ def _peers(peer: Obj, own_namespace: str | None, workloads: dict[WorkloadKey, di
                 text += f", pods {describe_selector(pod_selector)}"
             return [Peer("namespace", text, namespace=named)]
     selector = pod_selector if pod_selector is not None else {}
-    keys = [key for key, pod_labels in sorted(workloads.items()) if selector_matches(selector, pod_labels)]
+    keys = [
+        key for key, pod_labels in sorted(workloads.items()) if selects(selector, pod_labels, empty_selects_all=True)
+    ]
     if not keys:
         return [Peer("unmatched", f"no pod matches {describe_selector(selector)}")]
     return [Peer("workload", key=key) for key in keys]
@@ -92,7 +95,9 @@ def analyse(policy: Obj, workloads: dict[WorkloadKey, dict[str, str]], own_names
     """The policy's protected workloads and every link it allows (workloads: key → pod template labels)."""
     spec = policy.get("spec", {})
     selector = spec.get("podSelector") or {}
-    protected = [key for key, pod_labels in sorted(workloads.items()) if selector_matches(selector, pod_labels)]
+    protected = [
+        key for key, pod_labels in sorted(workloads.items()) if selects(selector, pod_labels, empty_selects_all=True)
+    ]
     types = list(spec.get("policyTypes") or (["Ingress", "Egress"] if "egress" in spec else ["Ingress"]))
     view = PolicyView(name(policy), describe_selector(selector), protected, types)
     for direction, peers_key in (("ingress", "from"), ("egress", "to")):

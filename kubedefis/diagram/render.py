@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from kubedefis.errors import KubedefisError
-from kubedefis.shell import require_tool, run
+from kubedefis.core.errors import KubedefisError
+from kubedefis.core.shell import require_tool, run
 
 FORMATS = ("svg", "png", "dot")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kubedefis.core.kube import Kube
 from kubedefis.diagram import live, render
 from kubedefis.diagram.infra import render_objects
-from kubedefis.kube import Kube
 
 
 def draw_namespace(kube: Kube, namespace: str, prefix: Path, title: str) -> list[Path]:

@@ -1,6 +1,7 @@
-"""Helpers every défi module shares: access to services, manifests, object checks, evidence.
+"""Layer 4 (test harness): the pytest plugin and what the conformance modules use.
 
-Layering (as in CloudNativePG's e2e suite): `kubedefis.kube` and `kubedefis.waits` are
-primitives with no test framework; this package composes them into assertions the
-défi modules call; `kubedefis.pytest_plugin` turns them into fixtures.
+Primitives with no test framework live in kubedefis.core (as in CloudNativePG's e2e suite);
+this package composes them into fixtures (`plugin`), components found through the target file
+(`target`, `stage`), access from outside (`access`, `site`), requirement checks (`checks`),
+load (`load`), network probes (`probes`), the static tier (`static`), measures and permissions.
 """

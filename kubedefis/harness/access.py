@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import threading
@@ -11,10 +12,13 @@ from dataclasses import dataclass
 
 import urllib3
 
-from kubedefis.errors import KubedefisError
-from kubedefis.waits import Check, wait_for
+from kubedefis.core.errors import KubedefisError
+from kubedefis.core.waits import Check, wait_for
 
 _HTTP = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=30))
+
+
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 @dataclass
@@ -57,6 +61,11 @@ class IngressEndpoint:
     http_port: int
     https_port: int
     host: str
+    token: str | None = None  # bearer token sent with every write (POST, PUT, PATCH, DELETE)
+
+    def anonymous(self) -> IngressEndpoint:
+        """The same endpoint without credentials (to check what an anonymous caller may do)."""
+        return dataclasses.replace(self, token=None)
 
     def url(self, path: str = "/", scheme: str = "http") -> str:
         port = self.http_port if scheme == "http" else self.https_port
@@ -75,6 +84,8 @@ class IngressEndpoint:
         """Connect to the controller's address but present the Ingress host (Host header, and SNI for TLS)."""
         port = self.http_port if scheme == "http" else self.https_port
         all_headers = {"Host": self.host if port in (80, 443) else f"{self.host}:{port}", **(headers or {})}
+        if self.token and method.upper() in WRITES and "Authorization" not in all_headers:
+            all_headers["Authorization"] = f"Bearer {self.token}"
         data = body.encode() if isinstance(body, str) else body
         if scheme == "https":
             pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(

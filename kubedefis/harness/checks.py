@@ -8,26 +8,12 @@ what was found, and where; an empty list means the requirement holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-from kubernetes.client import ApiClient
-from kubernetes.utils.quantity import parse_quantity
-
-Obj = dict[str, Any]
-_SERIALIZER = ApiClient()
-
-
-@dataclass(frozen=True)
-class Finding:
-    where: str
-    expected: str
-    found: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: expected {self.expected}, found {self.found}"
+from kubedefis.core.findings import Finding
+from kubedefis.core.manifests import Obj, containers, name_of, quantity, selects
 
 
 class RequirementFailed(AssertionError):
@@ -43,57 +29,6 @@ def require(requirement: str, findings: Iterable[Finding]) -> None:
     found = list(findings)
     if found:
         raise RequirementFailed(requirement, found)
-
-
-def live(obj: Any) -> Obj:
-    """A kubernetes-client model as the dict a manifest would be (camelCase keys).
-
-    Items of a list come without `kind`: it is taken from the model's class (V1Pod -> Pod).
-    """
-    data = _SERIALIZER.sanitize_for_serialization(obj)
-    if isinstance(data, dict) and "kind" not in data:
-        name = type(obj).__name__
-        data["kind"] = name[2:] if name.startswith("V1") else name
-    return data
-
-
-def name_of(obj: Obj) -> str:
-    return f"{obj.get('kind', '?')}/{obj.get('metadata', {}).get('name', '?')}"
-
-
-def pod_spec(obj: Obj) -> Obj:
-    """The pod spec of a Pod, a workload (Deployment, StatefulSet, DaemonSet, Job) or a CronJob."""
-    kind = obj.get("kind")
-    if kind == "Pod":
-        return obj.get("spec", {})
-    if kind == "CronJob":
-        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    return obj.get("spec", {}).get("template", {}).get("spec", {})
-
-
-def containers(obj: Obj, init: bool = False) -> list[Obj]:
-    spec = pod_spec(obj)
-    return list(spec.get("containers") or []) + (list(spec.get("initContainers") or []) if init else [])
-
-
-def quantity(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        return parse_quantity(value)
-    except ValueError:
-        return None
-
-
-def pod_labels_match(obj: Obj, selector: str) -> bool:
-    """Whether a workload's pod template (or a Pod) carries every label of `k=v,k2=v2`."""
-    labels = (
-        obj.get("metadata", {})
-        if obj.get("kind") == "Pod"
-        else obj.get("spec", {}).get("template", {}).get("metadata", {})
-    ).get("labels") or {}
-    pairs = [p.split("=", 1) for p in selector.split(",") if p]
-    return all(labels.get(k) == v for k, v in pairs)
 
 
 def replicas(obj: Obj, expected: int) -> list[Finding]:
@@ -134,29 +69,6 @@ def service_type(svc: Obj, expected: str) -> list[Finding]:
     return [] if found == expected else [Finding(name_of(svc), f"type {expected}", found)]
 
 
-def selects(selector: dict[str, str] | None, labels: dict[str, str] | None) -> bool:
-    return bool(selector) and all((labels or {}).get(k) == v for k, v in (selector or {}).items())
-
-
-def label_selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    """Kubernetes LabelSelector semantics (matchLabels and matchExpressions) on a set of labels."""
-    if selector is None:
-        return False
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        ok = {
-            "In": key in labels and labels[key] in values,
-            "NotIn": key not in labels or labels[key] not in values,
-            "Exists": key in labels,
-            "DoesNotExist": key not in labels,
-        }.get(op, False)
-        if not ok:
-            return False
-    return True
-
-
 def service_routes_to(svc: Obj, workload: Obj) -> list[Finding]:
     """The Service selects the workload's pods and targets a port their containers expose."""
     labels = workload.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
@@ -188,3 +100,51 @@ def ready_probe_kinds(container: Obj) -> dict[str, str | None]:
         spec = container.get(probe)
         kinds[probe] = next((k for k in ("httpGet", "exec", "tcpSocket", "grpc") if spec and k in spec), None)
     return kinds
+
+
+def env_value(
+    container: Obj,
+    name: str,
+    configmap_data: Callable[[str], dict[str, str] | None],
+    secret_data: Callable[[str], dict[str, str] | None] | None = None,
+) -> str | None:
+    """The value a container gets for an environment variable, when its spec says it.
+
+    A literal, a ConfigMap's key, or (given `secret_data`, decoded) a Secret's; None when it
+    comes from elsewhere (the downward API, a Secret not read) or nowhere. As Kubernetes does, a
+    later envFrom wins over an earlier one and `env` over envFrom.
+    """
+    sources = {"configMapRef": configmap_data, "secretRef": secret_data}
+    value = None
+    for env_from in container.get("envFrom") or []:
+        prefix = env_from.get("prefix") or ""
+        for key, read in sources.items():
+            ref = env_from.get(key)
+            if ref and read and name.startswith(prefix):
+                data = read(ref.get("name", "")) or {}
+                if name[len(prefix) :] in data:
+                    value = data[name[len(prefix) :]]
+    key_sources = {"configMapKeyRef": configmap_data, "secretKeyRef": secret_data}
+    for env in container.get("env") or []:
+        if env.get("name") != name:
+            continue
+        value_from = env.get("valueFrom") or {}
+        if "value" in env or not value_from:
+            value = env.get("value", "")
+            continue
+        value = None
+        for key, read in key_sources.items():
+            ref = value_from.get(key)
+            if ref and read:
+                value = (read(ref.get("name", "")) or {}).get(ref.get("key", ""))
+    return value
+
+
+def names_service(host: str, service: str, namespace: str | None = None) -> bool:
+    """Whether a DNS name reaches a Service: `svc`, `svc.ns[.svc[.cluster.local]]`, or a pod's `pod.svc...`."""
+    labels = host.strip().rstrip(".").split(".")
+    for start in (0, 1):  # the Service itself, or one of its pods (a headless Service's records)
+        rest = labels[start + 1 :]
+        if len(labels) > start and labels[start] == service and (not rest or namespace is None or rest[0] == namespace):
+            return True
+    return False

@@ -27,21 +27,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubedefis import paths
-from kubedefis.errors import KubedefisError
-from kubedefis.waits import Check, wait_for
+import yaml
+
+from kubedefis.core import paths
+from kubedefis.core.errors import KubedefisError
+from kubedefis.core.waits import Check, wait_for
 
 LOADTESTS = paths.REPO_ROOT / "loadtests"
 SITE_LOCUSTFILE = LOADTESTS / "site_locustfile.py"
 ATTACK_SCRIPT = LOADTESTS / "attack.py"
 HOST_HEADER_ENV = "KUBEDEFIS_HOST_HEADER"
 TIMEOUT_ENV = "KUBEDEFIS_LOAD_TIMEOUT"
+API_TOKEN_ENV = "KUBEDEFIS_API_TOKEN"  # loadtests/site_locustfile.py authenticates its writes with it
 STOP_MARGIN = 30.0  # seconds after --run-time before the Locust process is killed
 PERCENTILES = ("50%", "95%", "99%", "100%")
 
@@ -55,6 +58,7 @@ class Scenario:
     base_url: str  # scheme://address:port of the Ingress controller (or the site)
     host_header: str | None = None  # the Ingress host, sent as Host
     request_timeout: float = 10.0  # a request slower than this is a failure
+    api_token: str | None = None  # bearer token of the writing users (loadtests: KUBEDEFIS_API_TOKEN)
 
     @classmethod
     def site(cls, endpoint: Any, *user_classes: str, request_timeout: float = 10.0, scheme: str = "http") -> Scenario:
@@ -70,6 +74,7 @@ class Scenario:
             f"{scheme}://{endpoint.address}:{port}",
             endpoint.host if port in (80, 443) else f"{endpoint.host}:{port}",
             request_timeout,
+            endpoint.token,
         )
 
 
@@ -219,6 +224,8 @@ class LoadRun:
             *self.scenario.user_classes,
         ]
         env = {**os.environ, TIMEOUT_ENV: str(self.scenario.request_timeout), **self.extra_env}
+        if self.scenario.api_token:
+            env[API_TOKEN_ENV] = self.scenario.api_token
         if self.scenario.host_header:
             env[HOST_HEADER_ENV] = self.scenario.host_header
         self.started = time.monotonic()
@@ -386,8 +393,6 @@ def parse_attack_report(log: str) -> dict[str, Any]:
 @contextmanager
 def in_cluster(cluster: Any, attack: InClusterAttack, timeout: float) -> Iterator[InClusterAttack]:
     """Apply the attack pod, wait until it runs, yield; afterwards the pod and its ConfigMap go."""
-    import yaml
-
     documents = yaml.safe_dump_all(attack.manifests())
     cluster.kubectl_run("apply", "-n", attack.namespace, "-f", "-", input=documents)
 
@@ -434,10 +439,15 @@ class PodHealth:
     last_reason: str | None  # OOMKilled, Error, Completed... of the last terminated container
 
 
-def pod_health(cluster: Any, namespace: str, selector: str) -> dict[str, PodHealth]:
-    pods = cluster.kube.core.list_namespaced_pod(namespace, label_selector=selector).items
+def pod_health(cluster: Any, namespace: str, selectors: Sequence[str]) -> dict[str, PodHealth]:
+    """Restarts and last end of every container of the pods the selectors select (each pod once)."""
+    pods = {
+        pod.metadata.name: pod
+        for selector in selectors
+        for pod in cluster.kube.core.list_namespaced_pod(namespace, label_selector=selector).items
+    }
     health = {}
-    for pod in pods:
+    for pod in pods.values():
         for status in pod.status.container_statuses or []:
             terminated = status.last_state.terminated if status.last_state else None
             health[f"{pod.metadata.name}/{status.name}"] = PodHealth(
@@ -454,6 +464,7 @@ class AttackOutcome:
     attack: dict[str, Any]
     restarts: dict[str, int]  # container -> restarts during the attack
     oom_killed: list[str]  # containers whose last end was OOMKilled during the attack
+    replaced: list[str] = field(default_factory=list)  # pods there before the attack and gone after it
 
     def failure_modes(self) -> list[str]:
         """How the site failed its legitimate users, in words (empty: it did not)."""
@@ -463,6 +474,8 @@ class AttackOutcome:
         other = {c: n for c, n in self.restarts.items() if n and c not in self.oom_killed}
         if other:
             modes.append(f"restarted: {other}")
+        if self.replaced:
+            modes.append(f"pods replaced: {', '.join(sorted(self.replaced))}")
         kinds: dict[str, int] = {}
         for failure in self.legit.failures:
             kind = "timeout" if "timeout" in failure.error.lower() or "timed out" in failure.error.lower() else None
@@ -483,6 +496,7 @@ class AttackOutcome:
             "attack": self.attack,
             "restarts": self.restarts,
             "oom_killed": self.oom_killed,
+            "replaced": self.replaced,
             "failure_modes": self.failure_modes(),
         }
 
@@ -507,13 +521,19 @@ def attack_under_load(
     site: Any,
     *,
     image: str,
-    selector: str,
+    selectors: Sequence[str],
     attack_args: tuple[str, ...],
     attack_seconds: float,
     users: int = 6,
     start_timeout: float = 120.0,
 ) -> AttackOutcome:
-    """Legitimate users (Browser, ApiClient) through the Ingress while a pod runs loadtests/attack.py."""
+    """Legitimate users (Browser, ApiClient) through the Ingress while a pod runs loadtests/attack.py.
+
+    The pods watched for restarts and OOM kills are those the selectors select (the target's
+    components): a pod of the stack that another label would miss cannot hide a restart.
+    """
+    if not selectors:
+        raise KubedefisError("attack_under_load: no pod selector to watch the stack's pods with")
     url, host = attack_target(cluster, site.host)
     attack = InClusterAttack(
         namespace=namespace,
@@ -522,7 +542,7 @@ def attack_under_load(
         args=("--target", url, "--host-header", host, "--duration", str(int(attack_seconds)), *attack_args),
         deadline_seconds=int(attack_seconds + 120),
     )
-    before = pod_health(cluster, namespace, selector)
+    before = pod_health(cluster, namespace, selectors)
     scenario = Scenario.site(site, "Browser", "ApiClient", request_timeout=10)
     with run(scenario, users=users, duration=attack_seconds + start_timeout + 120) as legit:
         legit.wait_requests(users * 10, timeout=start_timeout)
@@ -530,7 +550,8 @@ def attack_under_load(
             report = attack_report(cluster, attack, timeout=attack_seconds + 120)
         legit.stop()
     assert legit.result is not None
-    after = pod_health(cluster, namespace, selector)
+    after = pod_health(cluster, namespace, selectors)
     restarts = {c: h.restarts - (before[c].restarts if c in before else 0) for c, h in after.items()}
     oom = [c for c, h in after.items() if h.last_reason == "OOMKilled" and restarts.get(c, 0) > 0]
-    return AttackOutcome(legit.result, report, {c: n for c, n in restarts.items() if n}, oom)
+    replaced = sorted({h.name for h in before.values()} - {h.name for h in after.values()})
+    return AttackOutcome(legit.result, report, {c: n for c, n in restarts.items() if n}, oom, replaced)

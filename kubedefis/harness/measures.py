@@ -2,8 +2,7 @@
 
 The `record` fixture keeps a figure with the test's result (`user_properties`, which the
 report shows) and appends it to reports/measures.jsonl, so the numbers quoted in the défis'
-answers can be traced to a run. Import it in a test module (`from kubedefis.harness.measures
-import record_fixture`) and ask for the fixture `record`.
+answers can be traced to a run. The suite's plugin provides it to every test.
 """
 
 from __future__ import annotations
@@ -17,15 +16,14 @@ from typing import Any
 
 import pytest
 
-from kubedefis import paths
+from kubedefis.core import paths
 
 
 def measures_file() -> Path:
     return Path(os.environ.get("KUBEDEFIS_MEASURES", paths.REPO_ROOT / "reports" / "measures.jsonl"))
 
 
-@pytest.fixture(name="record")
-def record_fixture(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
+def recorder(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
     """`record(name, value)`: keep a measured figure of this test."""
 
     def keep(name: str, value: Any) -> None:

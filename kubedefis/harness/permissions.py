@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kubedefis.errors import KubedefisError
+from kubedefis.core.errors import KubedefisError
 
 # The API group of each resource the suite touches (SelfSubjectAccessReview needs it).
 GROUPS = {
@@ -220,6 +220,32 @@ def for_cluster(cluster: Any) -> Permissions:
         perms = Permissions(getattr(cluster.kube, "authorization", None))
         cluster._kubedefis_permissions = perms
     return perms
+
+
+def namespace_problem(perms: Permissions, core: Any, namespace: str) -> str | None:
+    """Why a deployed stack in `namespace` cannot be graded at all, or None.
+
+    Every check reads the namespace's pods; without that right each would fail or skip, and the group
+    would get a column of failures for what is a matter of credentials or of a wrong namespace. A
+    namespace-limited account may not read Namespace objects: a 403 there says nothing, a 404 does.
+    """
+    exists: bool | None = None
+    try:
+        core.read_namespace(namespace)
+        exists = True
+    except Exception as exc:  # ApiException 404 / 403, or the API server unreachable
+        status = getattr(exc, "status", None)
+        if status == 404:
+            exists = False
+        elif status not in (401, 403):
+            return f"cannot read namespace {namespace}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    if exists is False:
+        return f"namespace {namespace} does not exist"
+    decision = perms.check("list", "pods", namespace)
+    if not decision.allowed and not decision.unknown:
+        hint = "" if exists else " (no Role bound there, or the namespace does not exist)"
+        return f"the credentials cannot list pods in namespace {namespace}{hint}"
+    return None
 
 
 def require(cluster_or_permissions: Any, verb: str, resource: str, namespace: str | None = None) -> None:

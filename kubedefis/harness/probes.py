@@ -8,9 +8,8 @@ from typing import Any
 
 from kubernetes import client
 
-from kubedefis import kube
-from kubedefis.harness import timeouts
-from kubedefis.waits import Check, wait_for
+from kubedefis.core import kube, timeouts
+from kubedefis.core.waits import Check, wait_for
 
 # Runs in the probe pod: keep trying for a window, since a policy enforcer programs a new pod's
 # address a few seconds after it starts. Connected once = reachable; never within the window =

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kubedefis.harness.access import Response
+from kubedefis.harness.access import WRITES, Response, http
 
 Request = Callable[..., Response]  # request(method, path, body=..., headers=...)
 
@@ -53,11 +53,17 @@ class SiteClient:
         return self.request("GET", path, headers={"Accept": "text/html"})
 
 
-def proxy_request(base_url: str) -> Request:
-    """Requests to a site behind a URL prefix (kubectl proxy's service path, a port-forward)."""
-    from kubedefis.harness.access import http
+def proxy_request(base_url: str, token: str | None = None) -> Request:
+    """Requests to a site behind a URL prefix (kubectl proxy's service path, a port-forward).
+
+    With a token, writes carry it (the site's API refuses anonymous writes), in `X-Api-Key`: kubectl
+    proxy keeps `Authorization` for the API server and does not pass it on to the Service.
+    """
 
     def request(method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None) -> Response:
-        return http(method, base_url.rstrip("/") + path, body=body, headers=headers)
+        sent = dict(headers or {})
+        if token and method.upper() in WRITES:
+            sent.setdefault("X-Api-Key", token)
+        return http(method, base_url.rstrip("/") + path, body=body, headers=sent)
 
     return request

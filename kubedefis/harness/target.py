@@ -7,13 +7,16 @@ already (a group's namespace on the course cluster, or their own kind cluster).
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from kubedefis.errors import KubedefisError
+from kubedefis.core import manifests
+from kubedefis.core.errors import KubedefisError
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,7 @@ class Component:
         """Whether a workload is this component: by its name when one is given, else by its pods' labels."""
         if self.name:
             return workload_name == self.name
-        pairs = [p.split("=", 1) for p in self.selector.split(",") if p]
-        return bool(pairs) and all(len(p) == 2 and pod_labels.get(p[0]) == p[1] for p in pairs)
+        return manifests.selects(self.selector, pod_labels)
 
 
 def _default_components() -> dict[str, Component]:
@@ -45,6 +47,20 @@ def _default_components() -> dict[str, Component]:
     }
 
 
+# Where the site's containers read the database connection from, as in our chart (its ConfigMap):
+# setting -> environment variable. A group's target file names its own (e.g. host: DB_HOST).
+DATABASE_ENV = {"host": "POSTGRES_HOST", "port": "POSTGRES_PORT", "name": "POSTGRES_DB", "user": "POSTGRES_USER"}
+DATABASE_SETTINGS = tuple(DATABASE_ENV)
+# Where the site's containers read their per-client limits from (défi 18), as in our chart: each
+# must be a number > 0. A group whose limits are no environment settings (an Ingress annotation,
+# a decorator) gives `limits_env: {}`: défi 18's attack then proves them alone.
+LIMITS_ENV = {
+    "rate": "DJANGO_RATELIMIT_RATE",
+    "concurrency": "DJANGO_CLIENT_MAX_CONCURRENCY",
+    "body_timeout": "DJANGO_BODY_TIMEOUT",
+}
+
+
 @dataclass(frozen=True)
 class Target:
     kubeconfig: str | None = None
@@ -58,7 +74,25 @@ class Target:
     ingress_https_port: int = 8443
     chart: str | None = None  # the stack's Helm chart, for the static checks (relative to the file)
     values: tuple[str, ...] = ()  # its values files, likewise
+    # what is graded, shown in the reports (a class run otherwise names the group by the file's stem)
+    group: str | None = None
+    commit: str | None = None  # the commit of the group's repository that is deployed
+    chart_version: str | None = None  # the version of their chart that is deployed
+    # "secret/key": the Secret of the namespace holding a bearer token the suite may write with; by
+    # default the first Secret with a key KUBEDEFIS_API_TOKEN (ours), else writes go anonymous
+    api_token_secret: str | None = None
+    # a write the site must refuse anonymously and accept with the token (défi 19), "METHOD /path", and
+    # its JSON body ({unique} is replaced by a fresh word); our stack's default when not grading a group
+    api_write: str | None = None
+    api_write_body: str | None = None
     components: dict[str, Component] = field(default_factory=_default_components)
+    # What the suite must know of the stack and cannot always read from its objects; our chart's
+    # values by default. Each is used only where the pod spec or the Service does not say it.
+    web_port: int = 5000  # défis 1-2: the port the course's page listens on (kubectl create declares none)
+    site_port: int = 8000  # the port the Django containers (site, api, public) listen on
+    database_port: int = 5432  # the port PostgreSQL listens on (which of its Service's ports to use)
+    database_env: dict[str, str] = field(default_factory=lambda: dict(DATABASE_ENV))  # setting -> env variable
+    limits_env: dict[str, str] = field(default_factory=lambda: dict(LIMITS_ENV))  # setting -> env variable
 
     def component(self, key: str) -> Component:
         """A component with the release name filled in."""
@@ -99,8 +133,12 @@ def load(path: Path) -> Target:
         value = raw[f.name]
         if f.name == "components":
             values[f.name] = {**_default_components(), **_components(path, value)}
-        elif f.name in ("ingress_http_port", "ingress_https_port"):
-            if not isinstance(value, int) or not 0 < value < 65536:
+        elif f.name == "database_env":
+            values[f.name] = {**DATABASE_ENV, **_env_names(path, f.name, value, DATABASE_SETTINGS)}
+        elif f.name == "limits_env":  # replaces ours whole: a group may have fewer such settings
+            values[f.name] = _env_names(path, f.name, value, tuple(LIMITS_ENV))
+        elif f.name in ("ingress_http_port", "ingress_https_port", "web_port", "site_port", "database_port"):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
                 raise KubedefisError(f"target file {path}: {f.name} must be a port number, not {value!r}")
             values[f.name] = value
         elif f.name == "values":
@@ -109,6 +147,21 @@ def load(path: Path) -> Target:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise KubedefisError(f"target file {path}: values must be a file name or a list of them, not {value!r}")
             values[f.name] = tuple(str((path.parent / Path(v).expanduser()).resolve()) for v in value)
+        elif f.name == "api_token_secret":
+            if not isinstance(value, str) or value.count("/") != 1 or not all(value.split("/")):
+                raise KubedefisError(f"target file {path}: api_token_secret must be 'secret-name/key', not {value!r}")
+            values[f.name] = value
+        elif f.name == "api_write":
+            parts = value.split() if isinstance(value, str) else []
+            if len(parts) != 2 or parts[0] not in ("POST", "PUT", "PATCH", "DELETE") or not parts[1].startswith("/"):
+                raise KubedefisError(f"target file {path}: api_write must be 'POST /path' (a write), not {value!r}")
+            values[f.name] = value
+        elif f.name == "api_write_body":
+            try:
+                json.loads(str(value).replace("{unique}", "x"))
+            except ValueError as exc:
+                raise KubedefisError(f"target file {path}: api_write_body must be JSON: {exc}") from exc
+            values[f.name] = str(value)
         elif f.name == "deployed":
             if not isinstance(value, bool):
                 raise KubedefisError(f"target file {path}: deployed must be true or false, not {value!r}")
@@ -134,3 +187,18 @@ def _components(path: Path, value: Any) -> dict[str, Component]:
             )
         out[key] = Component(**{k: str(v) for k, v in spec.items()})
     return out
+
+
+def _env_names(path: Path, key: str, value: Any, settings: tuple[str, ...]) -> dict[str, str]:
+    """`key: {setting: ENV_NAME, ...}`, checked: known settings, valid environment variable names."""
+    if not isinstance(value, dict):
+        raise KubedefisError(f"target file {path}: {key} must be a mapping of {list(settings)} -> environment variable")
+    unknown = sorted(set(value) - set(settings))
+    if unknown:
+        raise KubedefisError(f"target file {path}: {key} takes the keys {list(settings)}, not {unknown}")
+    for setting, name in value.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise KubedefisError(
+                f"target file {path}: {key}.{setting} must be an environment variable name, not {name!r}"
+            )
+    return dict(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -48,10 +49,24 @@ def _defi_name(defi: int | None) -> str:
     return f"Défi {defi}" if defi is not None else "Other tests"
 
 
+def requirement_anchor(key: str) -> str:
+    """The id of a requirement's first row (`#req-D2.3`): the class report links a failure to it."""
+    return "req-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", key)
+
+
+def _graded(target: dict[str, Any]) -> str:
+    parts = [f"commit {target['commit']}" if target.get("commit") else ""]
+    parts.append(f"chart version {target['chart_version']}" if target.get("chart_version") else "")
+    return " · ".join(p for p in parts if p)
+
+
 def _header(report: dict[str, Any]) -> str:
     head = report["header"]
     target, versions = head.get("target", {}), head.get("versions", {})
-    rows = [
+    rows = [("Group", target["group"])] if target.get("group") else []
+    if _graded(target):
+        rows.append(("Graded", _graded(target)))
+    rows += [
         ("Date (UTC)", f"{head.get('date', '')} → {head.get('finished', '')}"),
         ("Target file", target.get("target_file") or "none (the suite's own stack)"),
         ("Cluster", target.get("api_server") or "not contacted (static checks only)"),
@@ -81,7 +96,8 @@ def _header(report: dict[str, Any]) -> str:
             f'<div class="banner"><strong>Could not collect {_e(err["nodeid"])}</strong>'
             f"<pre>{_e(err['message'])}</pre></div>"
         )
-    return f'<h1>Conformance report</h1><table class="meta">{body}</table>{totals}{banners}'
+    title = f"Conformance report: {_e(target['group'])}" if target.get("group") else "Conformance report"
+    return f'<h1>{title}</h1><table class="meta">{body}</table>{totals}{banners}'
 
 
 def _bar(totals: dict[str, int]) -> str:
@@ -132,13 +148,14 @@ def _defi_section(defi: dict[str, Any], tests: dict[str, dict[str, Any]]) -> str
         )
         first = True
         for test in members:
-            lead = ""
+            lead = anchor = ""
             if first:
                 span = len(members) + sum(1 for t in members if _has_detail(t))
                 lead = f'<td rowspan="{span}">{label}</td><td rowspan="{span}">{_badge(cell["status"])}</td>'
+                anchor = f' id="{_e(requirement_anchor(cell["id"]))}"'
                 first = False
             rows.append(
-                f'<tr class="cell-{_e(cell["status"])}">{lead}<td>{_e(test["requirement_text"])}'
+                f'<tr{anchor} class="cell-{_e(cell["status"])}">{lead}<td>{_e(test["requirement_text"])}'
                 f'<br><code class="muted">{_e(test["nodeid"])}</code></td>'
                 f'<td>{_badge(test["outcome"])}</td><td class="num">{test["duration"]:.1f} s</td></tr>'
             )
@@ -161,13 +178,18 @@ def _has_detail(test: dict[str, Any]) -> bool:
     )
 
 
+def _title_group(report: dict[str, Any]) -> str:
+    group = report["header"].get("target", {}).get("group")
+    return f": {_e(group)}" if group else ""
+
+
 def render(report: dict[str, Any]) -> str:
     tests = {t["nodeid"]: t for t in report["tests"]}
     sections = "".join(_defi_section(d, tests) for d in report["defis"])
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>kubedefis conformance report</title><style>{_CSS}</style></head><body>"
+        f"<title>kubedefis conformance report{_title_group(report)}</title><style>{_CSS}</style></head><body>"
         f"{_header(report)}{_summary(report)}<h2>Requirements</h2>{sections}"
         '<p class="muted">kubedefis: a requirement is failed if any of its tests failed, passed if all passed,'
         " skipped otherwise.</p></body></html>\n"

@@ -19,14 +19,15 @@ from typing import Any
 import pytest
 
 import kubedefis
-from kubedefis.errors import KubedefisError
+from kubedefis.core.errors import KubedefisError
 from kubedefis.harness import target as target_mod
 from kubedefis.harness.checks import RequirementFailed
+from kubedefis.harness.permissions import PRECHECK
 from kubedefis.report import html, model
 from kubedefis.report.model import FindingRecord, TestRecord
 
-EVIDENCE_SECTION = "kubernetes evidence"  # the section kubedefis.pytest_plugin adds to failed reports
-SUITE_PLUGIN = "kubedefis.pytest_plugin"
+EVIDENCE_SECTION = "kubernetes evidence"  # the section kubedefis.harness.plugin adds to failed reports
+SUITE_PLUGIN = "kubedefis.harness.plugin"
 MAX_TEXT = 20000  # per evidence or traceback: a report stays small enough to open
 
 
@@ -79,6 +80,25 @@ def new_record(item: pytest.Item) -> TestRecord:
     )
 
 
+def record_from_report(report: pytest.TestReport) -> TestRecord:
+    """A test known only from its report: run by a pytest-xdist worker (the controller collects nothing).
+
+    The requirement comes from the user properties the suite's plugin set at collection.
+    """
+    props = dict(report.user_properties)
+    nodeid = report.nodeid
+    if nodeid.rfind("@") > nodeid.rfind("]"):  # `--dist loadgroup` suffixes the lane: not part of the test's name
+        nodeid = nodeid[: nodeid.rfind("@")]
+    module = nodeid.split("::", 1)[0]
+    return TestRecord(
+        nodeid=nodeid,
+        module=module,
+        defi=model.defi_of(module),
+        requirement=str(props["requirement"]) if "requirement" in props else None,
+        requirement_text=str(props.get("requirement_text", "")),
+    )
+
+
 class ReportCollector:
     """Collects one TestRecord per test, and what it learns of the target, then writes the reports."""
 
@@ -128,8 +148,11 @@ class ReportCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = self.records.get(report.nodeid)
         if record is None:
-            return
+            if not hasattr(report, "node"):  # not from a pytest-xdist worker: a test we did not select
+                return
+            record = self.records[report.nodeid] = record_from_report(report)
         record.duration += report.duration
+        record.not_given = any(name == model.NOT_GIVEN for name, _ in report.user_properties)
         xfail = hasattr(report, "wasxfail")
         if report.when == "setup":
             if report.failed:
@@ -151,6 +174,9 @@ class ReportCollector:
             record.outcome = model.ERROR  # teardown failed
         if report.failed:
             record.traceback = _clip(record.traceback + report.longreprtext)
+            if not record.message:  # from a worker: no exception object here, its last line says it
+                lines = [line for line in report.longreprtext.strip().splitlines() if line.startswith("E ")]
+                record.message = "\n".join(line[2:].strip() for line in lines)[-2000:] or report.head_line or ""
         for name, content in report.sections:
             if name == EVIDENCE_SECTION and content not in record.evidence:
                 record.evidence = _clip(record.evidence + content)
@@ -195,6 +221,9 @@ class ReportCollector:
                 "api_server": self.cluster.get("api_server"),
                 "namespace": opt("--namespace", None) or declared.get("namespace"),
                 "namespaces_used": sorted(self.namespaces),
+                "group": declared.get("group"),
+                "commit": declared.get("commit"),
+                "chart_version": declared.get("chart_version"),
             },
             "versions": {
                 "kubedefis": kubedefis.__version__,
@@ -221,13 +250,18 @@ def _target_file_fields(path: str | None) -> dict[str, Any]:
         target = target_mod.load(Path(path))
     except KubedefisError:
         return {}
-    return {"kubeconfig": target.kubeconfig, "context": target.context, "namespace": target.namespace}
+    return {
+        "kubeconfig": target.kubeconfig,
+        "context": target.context,
+        "namespace": target.namespace,
+        "group": target.group,
+        "commit": target.commit,
+        "chart_version": target.chart_version,
+    }
 
 
 def _permissions(config: pytest.Config) -> dict[str, Any] | None:
-    """The session-start rights check (kubedefis.pytest_plugin), None when no cluster was asked."""
-    from kubedefis.harness.permissions import PRECHECK
-
+    """The session-start rights check (kubedefis.harness.plugin), None when no cluster was asked."""
     precheck = config.stash.get(PRECHECK, None)
     return precheck.as_dict() if precheck is not None else None
 

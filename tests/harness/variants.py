@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from kubedefis import paths
+from kubedefis.core import kube, paths, timeouts
+from kubedefis.core.errors import KubedefisError
+from kubedefis.core.waits import wait_for
 
 Obj = dict[str, Any]
 # pytester gives each run a temporary HOME: point the inner runs at the real build cache (and so
@@ -55,7 +57,7 @@ def of_kind(docs: list[Obj], kind: str) -> list[Obj]:
 
 def broken_values(tmp_path: Path, preset: str, override: Obj) -> Path:
     """A values file: the défi's preset and local.yaml, then `override` breaking one requirement."""
-    from kubedefis.harness.helm import load_values, merge_values
+    from kubedefis.core.helm import load_values, merge_values
 
     presets = paths.REPO_ROOT / "chart" / "values"
     files = ([presets / f"{preset}.yaml"] if preset else []) + [presets / "local.yaml"]
@@ -84,3 +86,20 @@ def failed(results: dict[str, str]) -> set[str]:
 def not_passed(results: dict[str, str]) -> set[str]:
     """Test names that did not pass (failed, errored or skipped)."""
     return {name.split("[", 1)[0] for name, outcome in results.items() if outcome != "passed"}
+
+
+def install_group_chart(
+    cluster: Any, chart: Path, release: str, namespace: str, values: dict[str, Any], job: str
+) -> None:
+    """A group's chart installed as its authors would (`helm install`), then its migration Job done."""
+    try:
+        cluster.helm().upgrade_install(chart, release, namespace, values, timeout=timeouts.HELM)
+    except KubedefisError as exc:  # helm only says "context deadline exceeded": show why
+        pytest.fail(f"{exc}\n{kube.evidence(cluster.kube, namespace)}")
+    wait_for(
+        f"the migration Job of {release} in {namespace}",
+        lambda: kube.job_complete(cluster.kube, namespace, job),
+        timeout=timeouts.JOB,
+        evidence=lambda: kube.evidence(cluster.kube, namespace, job.rsplit("-", 1)[0]),
+        fail_fast=kube.job_failed,
+    )

@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
-from kubedefis import paths
-from kubedefis.harness import checks, manifests
+from kubedefis.core import manifests, paths
+from kubedefis.harness import checks
 
 DEFI2 = manifests.load([paths.REPO_ROOT / "defis/defi2"])
 REQ = {"cpu": "100m", "memory": "100Mi"}
@@ -73,3 +73,33 @@ def test_require_lists_expected_and_found():
     with pytest.raises(checks.RequirementFailed) as info:
         checks.require("D2.1", [checks.Finding("Deployment/x", "3 replicas", "2")])
     assert "expected 3 replicas, found 2" in str(info.value)
+
+
+def test_env_value_follows_envfrom_then_env_through_configmaps():
+    from kubedefis.harness.checks import env_value
+
+    configmaps = {"db": {"DB_HOST": "bdd-0.bdd", "PORT": "5433"}, "other": {"DB_HOST": "late"}}
+    container = {
+        "envFrom": [{"configMapRef": {"name": "db"}}, {"configMapRef": {"name": "db"}, "prefix": "PG_"}],
+        "env": [
+            {"name": "DB_NAME", "value": "garage"},
+            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "s", "key": "p"}}},
+            {"name": "DB_USER", "valueFrom": {"configMapKeyRef": {"name": "other", "key": "DB_HOST"}}},
+        ],
+    }
+    assert env_value(container, "DB_HOST", configmaps.get) == "bdd-0.bdd"
+    assert env_value(container, "PG_PORT", configmaps.get) == "5433"
+    assert env_value(container, "DB_NAME", configmaps.get) == "garage"
+    assert env_value(container, "DB_USER", configmaps.get) == "late"
+    assert env_value(container, "DB_PASSWORD", configmaps.get) is None  # a Secret: not read
+    assert env_value(container, "DB_PASSWORD", configmaps.get, {"s": {"p": "secret"}}.get) == "secret"
+    assert env_value(container, "MISSING", configmaps.get) is None
+
+
+def test_names_service_accepts_the_service_and_its_pods_names():
+    from kubedefis.harness.checks import names_service
+
+    for host in ("bdd", "bdd.u-7", "bdd.u-7.svc", "bdd.u-7.svc.cluster.local", "bdd-0.bdd", "bdd-0.bdd.u-7.svc."):
+        assert names_service(host, "bdd", "u-7"), host
+    for host in ("bdd-rw", "bdd.other", "kd-postgresql", "x.y.bdd"):
+        assert not names_service(host, "bdd", "u-7"), host

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from kubedefis import paths
-from kubedefis.diagram import cli, netpol, render, render_objects
+from kubedefis.commands import cli
+from kubedefis.core import paths
+from kubedefis.diagram import netpol, render
+from kubedefis.diagram.infra import render_objects
 
 Obj = dict[str, Any]
 POLICY_COLOUR = "#c62828"
@@ -350,10 +352,18 @@ def test_dot_renders_a_valid_svg(tmp_path: Path, dot_source: str) -> None:
     assert "site.local/api" in text  # the labels survive the layout
 
 
+def run_diagram(argv: list[str]) -> int:
+    """`kubedefis diagram ARGV` as the command line runs it; its exit code."""
+    try:
+        return cli.main(["diagram", *argv])
+    except SystemExit as exc:  # usage errors leave through SystemExit, as argparse's do
+        return int(exc.code or 0)
+
+
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
 def test_the_command_draws_a_handin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     prefix = tmp_path / "defi2"
-    code = cli.main(["--from-manifests", str(paths.REPO_ROOT / "defis/defi2"), "--output", str(prefix)])
+    code = run_diagram(["--from-manifests", str(paths.REPO_ROOT / "defis/defi2"), "--output", str(prefix)])
     assert code == 0
     assert capsys.readouterr().out.split() == [str(prefix) + ".svg", str(prefix) + ".png"]
     assert "csc8567" in prefix.with_suffix(".svg").read_text()
@@ -361,6 +371,6 @@ def test_the_command_draws_a_handin(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_the_command_needs_a_namespace_or_manifests(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main([]) == 2
+    assert run_diagram([]) == 2
     assert "give --namespace" in capsys.readouterr().err
-    assert cli.main(["--namespace", "u-1", "--from-manifests", "x"]) == 2
+    assert run_diagram(["--namespace", "u-1", "--from-manifests", "x"]) == 2

@@ -9,7 +9,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kubedefis.diagram import live, render_objects
+from kubedefis.diagram import live
+from kubedefis.diagram.infra import render_objects
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 

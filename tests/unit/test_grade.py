@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kubedefis import grade
+from kubedefis.commands import grade
 from kubedefis.report.console import progress_line, summary_table
 
 PASSING = """

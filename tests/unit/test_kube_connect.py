@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from kubedefis import kube
-from kubedefis.errors import KubedefisError
+from kubedefis.core import kube
+from kubedefis.core.errors import KubedefisError
 
 UNREACHABLE = """\
 apiVersion: v1

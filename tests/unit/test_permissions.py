@@ -10,7 +10,7 @@ import pytest
 
 from kubedefis.harness import permissions
 
-PLUGINS = ("-p", "kubedefis.pytest_plugin", "-p", "kubedefis.report.pytest_report")
+PLUGINS = ("-p", "kubedefis.harness.plugin", "-p", "kubedefis.report.pytest_report")
 
 
 class FakeAuthorization:
@@ -295,3 +295,37 @@ def test_a_deployed_target_without_a_namespace_is_refused(pytester: pytest.Pytes
     assert result.ret == 4
     result.stdout.fnmatch_lines(["*a deployed target needs its namespace*"])
     assert _calls(pytester)["kubectl"] == []
+
+
+class FakeCore:
+    """read_namespace answering with an HTTP status (200: the namespace)."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    def read_namespace(self, name: str) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        if self.status != 200:
+            raise ApiException(status=self.status, reason="fake")
+        return {"metadata": {"name": name}}
+
+
+@pytest.mark.parametrize(
+    "namespace_status, denied, problem",
+    [
+        (200, set(), None),
+        (403, set(), None),  # a namespace-limited account may not read Namespaces: its rights decide
+        (404, set(), "namespace u-42 does not exist"),
+        (403, {("list", "pods", "", "u-42")}, "cannot list pods in namespace u-42 (no Role bound there, or"),
+        (200, {("list", "pods", "", "u-42")}, "cannot list pods in namespace u-42"),
+        (500, set(), "cannot read namespace u-42: ApiException"),
+    ],
+)
+def test_a_namespace_that_cannot_be_graded_says_why(namespace_status, denied, problem):
+    perms = permissions.Permissions(FakeAuthorization(denied=denied))
+    found = permissions.namespace_problem(perms, FakeCore(namespace_status), "u-42")
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found, found

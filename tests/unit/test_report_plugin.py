@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-PLUGINS = ("-p", "kubedefis.pytest_plugin", "-p", "kubedefis.report.pytest_report")
+PLUGINS = ("-p", "kubedefis.harness.plugin", "-p", "kubedefis.report.pytest_report")
 
 DEFI2 = """
 import pytest
@@ -57,7 +57,7 @@ def test_pod():
     pass
 """
 
-# Stands in for kubedefis.pytest_plugin's evidence, which needs a live cluster.
+# Stands in for kubedefis.harness.plugin's evidence, which needs a live cluster.
 EVIDENCE_CONFTEST = """
 import pytest
 
@@ -279,3 +279,25 @@ def test_header_names_the_target_files_namespace(pytester: pytest.Pytester) -> N
     head = _report(report_dir)["header"]["target"]
     assert head["target_file"] == str(target)
     assert head["namespace"] == "u-7" and head["context"] == "course"
+
+
+def test_the_same_matrix_when_pytest_xdist_runs_the_tests_in_lanes(pytester: pytest.Pytester) -> None:
+    """The controller collects nothing under pytest-xdist: the tests are known from their workers' reports."""
+    pytester.makeconftest(EVIDENCE_CONFTEST)
+    pytester.makepyfile(test_defi2=DEFI2, test_defi1=DEFI1)
+    report_dir = pytester.path / "out"
+    result = pytester.runpytest_subprocess(
+        *PLUGINS, "--report-dir", str(report_dir), "--strict-markers", "-n", "2", "--dist", "loadgroup"
+    )
+    result.assert_outcomes(passed=5, failed=2, skipped=2)
+    report = _report(report_dir)
+    cells = _cells(report)
+    assert (cells["D2.1"]["status"], cells["D2.2"]["status"], cells["D2.10"]["status"]) == (
+        "failed",
+        "skipped",
+        "passed",
+    )
+    assert cells["D2.1"]["texts"] == ["the Deployment asks for 3 replicas", "3 replicas are running and ready"]
+    assert not any("@" in t["nodeid"] for t in report["tests"]), "the lane suffix is not part of a test's name"
+    failed = [t for t in report["tests"] if t["outcome"] == "failed"]
+    assert failed and all(t["message"] for t in failed), failed

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from kubedefis.bootstrap import runc_capfilter
+from kubedefis.localcluster import runc_capfilter
 
 
 def test_filters_every_set(tmp_path: Path, monkeypatch):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from kubedefis.errors import KubedefisError
+from kubedefis.core.errors import KubedefisError
 from kubedefis.harness import target
 
 
@@ -32,6 +32,15 @@ def test_file_overrides_and_keeps_default_components(tmp_path: Path):
         ("components:\n  web: {image: x}\n", "components.web takes the keys"),
         ("- a\n- b\n", "expected a mapping"),
         ("a: [\n", "not valid YAML"),
+        ("site_port: 80000\n", "site_port must be a port number"),
+        ("database_port: '5432'\n", "database_port must be a port number"),
+        ("web_port: true\n", "web_port must be a port number"),
+        ("database_env: DB_HOST\n", "database_env must be a mapping"),
+        ("database_env: {hostname: DB_HOST}\n", "database_env takes the keys"),
+        ("database_env: {host: DB HOST}\n", "database_env.host must be an environment variable name"),
+        ("database_env: {port: 5432}\n", "database_env.port must be an environment variable name"),
+        ("limits_env: [RATE]\n", "limits_env must be a mapping"),
+        ("limits_env: {burst: RATE}\n", "limits_env takes the keys"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, message: str):
@@ -74,7 +83,7 @@ def test_a_workload_is_found_as_the_target_names_it():
 
 
 def test_grading_a_deployed_stack_renders_only_the_chart_the_target_names(tmp_path: Path):
-    from kubedefis.pytest_plugin import OWN_CHART, SuiteOptions
+    from kubedefis.harness.options import OWN_CHART, SuiteOptions
 
     def options(chart: Path, deployed: bool, named: bool) -> SuiteOptions:
         tgt = target.Target(namespace="u-7", deployed=deployed)
@@ -86,3 +95,49 @@ def test_grading_a_deployed_stack_renders_only_the_chart_the_target_names(tmp_pa
     assert options(OWN_CHART, deployed=True, named=True).chart_under_test() == OWN_CHART
     with pytest.raises(pytest.skip.Exception, match="the target names no chart"):
         options(OWN_CHART, deployed=True, named=False).chart_under_test()
+
+
+def test_write_endpoint_and_credentials_are_validated(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        'api_write: POST /api/garages\napi_write_body: \'{"name": "g-{unique}"}\'\napi_token_secret: creds/TOKEN\n'
+    )
+    loaded = target.load(good)
+    assert (loaded.api_write, loaded.api_token_secret) == ("POST /api/garages", "creds/TOKEN")
+    for text, word in (
+        ("api_write: GET /api/garages\n", "api_write"),
+        ("api_write: POST api\n", "api_write"),
+        ("api_write_body: '{not json'\n", "api_write_body"),
+        ("api_token_secret: creds\n", "api_token_secret"),
+    ):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(KubedefisError, match=word):
+            target.load(bad)
+
+
+def test_what_the_suite_must_know_defaults_to_our_chart(tmp_path: Path):
+    t = target.Target()
+    assert (t.web_port, t.site_port, t.database_port) == (5000, 8000, 5432)
+    assert t.database_env == {
+        "host": "POSTGRES_HOST",
+        "port": "POSTGRES_PORT",
+        "name": "POSTGRES_DB",
+        "user": "POSTGRES_USER",
+    }
+    f = tmp_path / "t.yaml"
+    f.write_text("site_port: 8080\ndatabase_port: 5433\ndatabase_env: {host: DB_HOST, port: DB_PORT}\n")
+    t = target.load(f)
+    assert (t.web_port, t.site_port, t.database_port) == (5000, 8080, 5433)
+    # the settings the file names replace ours; the others keep our names
+    assert t.database_env == {"host": "DB_HOST", "port": "DB_PORT", "name": "POSTGRES_DB", "user": "POSTGRES_USER"}
+    assert target.Target().database_env["host"] == "POSTGRES_HOST"  # the default is not shared
+
+
+def test_limits_env_replaces_ours_whole(tmp_path: Path):
+    assert target.Target().limits_env["rate"] == "DJANGO_RATELIMIT_RATE"
+    f = tmp_path / "t.yaml"
+    f.write_text("limits_env: {rate: RATE_LIMIT}\n")
+    assert target.load(f).limits_env == {"rate": "RATE_LIMIT"}  # their only setting: ours are not asked for
+    f.write_text("limits_env: {}\n")
+    assert target.load(f).limits_env == {}  # limits that are no env settings: défi 18's attack proves them

@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from kubedefis.waits import Check, WaitTimeout, wait_for
+from kubedefis.core.waits import Check, WaitTimeout, wait_for
 
 
 def test_returns_the_value_once_the_condition_holds():

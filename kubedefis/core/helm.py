@@ -1,0 +1,150 @@
+"""Helm through pyhelm3 (async) behind a small synchronous facade, plus what pyhelm3 lacks (`helm test`, lint)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pyhelm3 import Client
+from pyhelm3.errors import Error as PyHelmError
+
+from kubedefis.core.errors import KubedefisError
+from kubedefis.core.shell import run
+
+GIVE_UP_POLL = 3.0  # seconds between two looks at why an install may never finish
+
+
+def merge_values(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Helm's merge of values files: maps merge key by key, later layers win elsewhere."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merge_values(out[key], value)
+            else:
+                out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_values(files: Iterable[Path]) -> dict[str, Any]:
+    layers = []
+    for file in files:
+        try:
+            layers.append(yaml.safe_load(Path(file).read_text()) or {})
+        except FileNotFoundError as exc:
+            raise KubedefisError(f"values file {file} does not exist") from exc
+        except yaml.YAMLError as exc:
+            raise KubedefisError(f"values file {file} is not valid YAML: {exc}") from exc
+    return merge_values(*layers)
+
+
+@dataclass
+class Helm:
+    executable: Path
+    kubeconfig: str | None = None
+    context: str | None = None
+
+    def _client(self) -> Client:
+        return Client(
+            executable=str(self.executable),
+            kubeconfig=Path(self.kubeconfig) if self.kubeconfig else None,
+            kubecontext=self.context,
+            default_timeout="10m",
+        )
+
+    def _run(self, coro):  # type: ignore[no-untyped-def]
+        try:
+            return asyncio.run(coro)
+        except PyHelmError as exc:
+            raise KubedefisError(f"helm: {str(exc).strip()[-3000:]}") from exc
+
+    def template(self, chart: Path, release: str, values: dict[str, Any], namespace: str = "default") -> list[dict]:
+        async def go() -> list[dict]:
+            client = self._client()
+            loaded = await client.get_chart(chart)
+            return [r for r in await client.template_resources(loaded, release, values, namespace=namespace) if r]
+
+        return self._run(go())
+
+    def upgrade_install(
+        self,
+        chart: Path,
+        release: str,
+        namespace: str,
+        values: dict[str, Any],
+        timeout: float = 600,
+        wait: bool = True,
+        give_up: Callable[[], str | None] | None = None,
+    ) -> Any:
+        """`helm upgrade --install`; with give_up, asked every few seconds, stop Helm when it says why."""
+
+        async def go() -> Any:
+            client = self._client()
+            loaded = await client.get_chart(chart)
+            helm = asyncio.ensure_future(
+                client.install_or_upgrade_release(
+                    release,
+                    loaded,
+                    values,
+                    namespace=namespace,
+                    create_namespace=True,
+                    wait=wait,
+                    timeout=f"{int(timeout)}s",
+                )
+            )
+            while give_up is not None:
+                done, _ = await asyncio.wait({helm}, timeout=GIVE_UP_POLL)
+                if done:
+                    break
+                reason = await asyncio.to_thread(give_up)
+                if reason:
+                    helm.cancel()  # pyhelm3 terminates the helm process
+                    await asyncio.gather(helm, return_exceptions=True)
+                    raise KubedefisError(f"helm upgrade --install {release} stopped: {reason}")
+            return await helm
+
+        return self._run(go())
+
+    def uninstall(self, release: str, namespace: str) -> None:
+        async def go() -> None:
+            await self._client().uninstall_release(release, namespace=namespace, wait=True)
+
+        self._run(go())
+
+    def revision(self, release: str, namespace: str) -> Any:
+        async def go() -> Any:
+            return await self._client().get_current_revision(release, namespace=namespace)
+
+        return self._run(go())
+
+    def _command(self) -> list[str]:
+        command = [str(self.executable)]
+        if self.kubeconfig:
+            command += ["--kubeconfig", self.kubeconfig]
+        if self.context:
+            command += ["--kube-context", self.context]
+        return command
+
+    def test(self, release: str, namespace: str, timeout: float = 300) -> str:
+        """`helm test` (pyhelm3 has no wrapper for it); raises with the test pods' logs on failure."""
+        return run([*self._command(), "test", release, "-n", namespace, "--logs", f"--timeout={int(timeout)}s"]).stdout
+
+    def lint(self, chart: Path, values_files: Iterable[Path] = (), strict: bool = True) -> str:
+        command = [str(self.executable), "lint", str(chart)]
+        command += [arg for f in values_files for arg in ("-f", str(f))]
+        if strict:
+            command.append("--strict")
+        return run(command).stdout
+
+    def list_releases(self, namespace: str) -> list[str]:
+        out = run([*self._command(), "list", "-n", namespace, "-q", "-a"]).stdout
+        return [line for line in out.split() if line]
+
+    def history(self, release: str, namespace: str) -> list[dict]:
+        out = run([*self._command(), "history", release, "-n", namespace, "-o", "yaml"]).stdout
+        return yaml.safe_load(out) or []

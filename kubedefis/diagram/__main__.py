@@ -1,3 +1,0 @@
-from kubedefis.diagram.cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,223 @@
+"""A défi's stage as the checks see it: its components found by selector, their pods, Services and containers.
+
+Installing is `kubedefis.stack.deploy`'s (the plugin's `stage` fixture calls it); here is what the
+checks need afterwards, on our stack or a group's alike: a component found from the target file
+(workload by name or pod selector, then the Services selecting its pods), its running pods, a
+command run in one of them, a container frozen from the node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubedefis.core import kube, manifests, timeouts
+from kubedefis.core.errors import KubedefisError
+from kubedefis.core.helm import Helm, load_values, merge_values
+from kubedefis.core.shell import run
+from kubedefis.core.tools import find_tool
+from kubedefis.core.waits import Check, wait_for
+from kubedefis.harness.cluster import ClusterHandle
+from kubedefis.harness.options import SuiteOptions, values_files
+from kubedefis.harness.target import Component
+from kubedefis.stack import deploy
+
+
+def apply_handin(cluster: ClusterHandle, namespace: str, folder: Path) -> list[dict[str, Any]]:
+    objects = manifests.load([folder])
+    manifests.apply(cluster.kubectl_command(), namespace, objects)
+    return objects
+
+
+def running_pods(cluster: ClusterHandle, namespace: str, selector: str) -> list[Any]:
+    pods = cluster.kube.core.list_namespaced_pod(namespace, label_selector=selector).items
+    return [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
+
+
+def ready_pods(cluster: ClusterHandle, namespace: str, selector: str) -> list[Any]:
+    return [p for p in running_pods(cluster, namespace, selector) if kube.pod_ready(p)]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A component found in a namespace: its workload and the Services that select its pods."""
+
+    kind: str  # Deployment | StatefulSet
+    name: str
+    selector: str
+    pod_labels: dict[str, str]
+    services: tuple[Any, ...]
+
+    def service(self, headless: bool | None = False) -> Any:
+        """The component's Service: a ClusterIP one by default, the headless one with headless=True."""
+        for svc in self.services:
+            is_headless = svc.spec.cluster_ip == "None"
+            if headless is None or is_headless == headless:
+                return svc
+        kinds = "headless " if headless else ""
+        raise AssertionError(f"no {kinds}Service selects the pods of {self.kind}/{self.name} ({self.selector})")
+
+
+def resolve(cluster: ClusterHandle, namespace: str, component: Component) -> Resolved:
+    """Find the component's workload (by name, else by pod selector) and its Services."""
+    candidates = []
+    for kind, lister in (
+        ("Deployment", cluster.kube.apps.list_namespaced_deployment),
+        ("StatefulSet", cluster.kube.apps.list_namespaced_stateful_set),
+    ):
+        for obj in lister(namespace).items:
+            labels = obj.spec.template.metadata.labels or {}
+            if (component.name and obj.metadata.name == component.name) or (
+                not component.name and manifests.selects(component.selector, labels)
+            ):
+                candidates.append((kind, obj))
+    if not candidates:
+        raise AssertionError(f"no Deployment or StatefulSet in {namespace} matches {component}")
+    if len(candidates) > 1:
+        names = [f"{k}/{o.metadata.name}" for k, o in candidates]
+        raise AssertionError(f"several workloads match {component}: {names}; name one in the target file")
+    kind, obj = candidates[0]
+    labels = obj.spec.template.metadata.labels or {}
+    services = tuple(
+        svc
+        for svc in cluster.kube.core.list_namespaced_service(namespace).items
+        if (component.service and svc.metadata.name == component.service)
+        or (not component.service and manifests.selects(svc.spec.selector, labels))
+    )
+    selector = ",".join(f"{k}={v}" for k, v in (obj.spec.selector.match_labels or {}).items())
+    return Resolved(kind, obj.metadata.name, selector or component.selector, labels, services)
+
+
+EXISTING_STACK_WAIT = 60.0  # seconds: a rollout still in progress when grading starts
+
+
+def wait_component(
+    cluster: ClusterHandle, namespace: str, component: Component, timeout: float = timeouts.ROLLOUT
+) -> Resolved:
+    """Wait until the component exists and its workload has rolled out; on timeout show pods, events, logs.
+
+    Grading a stack that is already deployed, nothing is being installed: a component that is not
+    there now will not appear (no wait), and a rollout still going should be over within a minute.
+    """
+    existing = cluster.grading_existing
+    if existing:
+        timeout = min(timeout, EXISTING_STACK_WAIT)
+    found = wait_for(
+        f"a workload matching {component} in {namespace}",
+        lambda: Check(True, resolve(cluster, namespace, component)),
+        timeout=0 if existing else timeout,
+        evidence=lambda: kube.evidence(cluster.kube, namespace),
+    )
+    assert found is not None
+    check = kube.deployment_ready if found.kind == "Deployment" else kube.statefulset_ready
+    wait_for(
+        f"{found.kind.lower()} {namespace}/{found.name} to roll out",
+        lambda: check(cluster.kube, namespace, found.name),
+        timeout=timeout,
+        evidence=lambda: (
+            kube.evidence(cluster.kube, namespace, found.name, found.selector)
+            + "\n"
+            + kube.pod_logs(cluster.kube, namespace, found.selector, tail=15)
+        ),
+    )
+    return resolve(cluster, namespace, component)
+
+
+def exec_in(
+    cluster: ClusterHandle, namespace: str, pod: str, *command: str, container: str | None = None, check: bool = True
+) -> str:
+    """Run a command in a pod's container (`kubectl exec`); its output, or a failure with it."""
+    args = ["exec", "-n", namespace, pod]
+    if container:
+        args += ["-c", container]
+    return cluster.kubectl_run(*args, "--", *command, check=check)
+
+
+def pod_env(cluster: ClusterHandle, namespace: str, pod: str, name: str) -> str:
+    """The value a running container actually sees for an environment variable."""
+    return exec_in(cluster, namespace, pod, "printenv", name, check=False).strip()
+
+
+FREEZE_SCRIPT = """
+init=$(crictl inspect -o go-template --template '{{.info.pid}}' "$1")
+ns=$(readlink /proc/$init/ns/pid)
+for p in /proc/[0-9]*; do
+  [ "$(readlink $p/ns/pid 2>/dev/null)" = "$ns" ] && kill -STOP "${p#/proc/}" 2>/dev/null
+done
+echo "$init"
+"""
+
+
+def freeze_container(cluster: ClusterHandle, pod: Any, container: str) -> str:
+    """SIGSTOP every process of a container, its PID 1 included, from the node (local kind only).
+
+    A process cannot stop its own namespace's PID 1 from inside the container, and stopping
+    only the workers lets gunicorn's master replace them: a hung container is all of it stopped.
+    """
+    if cluster.local_spec is None:
+        raise KubedefisError("freezing a container needs access to the node: only on the local kind cluster")
+    status = next(s for s in pod.status.container_statuses if s.name == container)
+    container_id = status.container_id.split("://", 1)[-1]
+    node = cluster.local_spec.node_container
+    return run(["docker", "exec", node, "sh", "-c", FREEZE_SCRIPT, "freeze", container_id]).stdout.strip()
+
+
+# --- the chart under test, rendered; what the checks read in it and in the live release ---------
+
+
+def render(
+    suite: SuiteOptions, preset: str, overrides: dict[str, Any] | None = None, *, preset_only: bool = False
+) -> list[dict[str, Any]]:
+    """`helm template` of the chart under test with the défi's values (hooks and test pods included).
+
+    The values are those given with --values if any, like an install; preset_only renders the
+    chart's own preset instead (to compare with another stage, e.g. "défi 11 has no cache").
+    Grading a deployed stack whose target names no chart, the calling test is skipped
+    (`suite.chart_under_test()`): our own chart is not what is graded.
+    """
+    chart = suite.chart_under_test()
+    files = deploy.preset_files(preset, chart) if preset_only else values_files(suite, preset)
+    if preset_only and preset and not files[0].exists():
+        pytest.skip(f"{chart} has no values/{preset}.yaml: no earlier stage of this chart to compare with")
+    values = merge_values(load_values(files), overrides or {})
+    return Helm(find_tool("helm")).template(chart, suite.target.release, values, namespace="kubedefis")
+
+
+def find(objects: list[dict[str, Any]], kind: str, suffix: str) -> dict[str, Any]:
+    """The rendered object of a kind whose name ends with a suffix (names carry the release prefix)."""
+    found = [o for o in objects if o.get("kind") == kind and o["metadata"]["name"].endswith(suffix)]
+    assert found, f"no {kind} named *{suffix} in the rendered chart ({[manifests.name_of(o) for o in objects]})"
+    return found[0]
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    """A container's env as name -> value (or the valueFrom mapping)."""
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env") or []}
+
+
+def fullname(suite: SuiteOptions) -> str:
+    """The chart's resource prefix for the suite's release (kubedefis.fullname without override)."""
+    return str(suite.target.release)[:40].rstrip("-")
+
+
+def site_database(cluster: ClusterHandle, namespace: str, suite: SuiteOptions) -> tuple[str, str]:
+    """(database, user) the site uses, from the live ConfigMap (values files may leave them to the defaults)."""
+    data = cluster.kube.core.read_namespaced_config_map(f"{fullname(suite)}-config", namespace).data or {}
+    return data["POSTGRES_DB"], data["POSTGRES_USER"]
+
+
+def upgrade(
+    cluster: ClusterHandle, suite: SuiteOptions, namespace: str, values: dict[str, Any], timeout: float = timeouts.HELM
+) -> None:
+    """`helm upgrade` of the suite's release with these values (raises with Helm's message if it fails)."""
+    cluster.helm().upgrade_install(suite.chart, suite.target.release, namespace, values, timeout=timeout)
+
+
+def a_running_pod(cluster: ClusterHandle, namespace: str, found: Resolved) -> Any:
+    """One running pod of a component, or a failure that says which workload has none."""
+    pods = running_pods(cluster, namespace, found.selector)
+    assert pods, f"no running pod of {found.kind}/{found.name} ({found.selector}) in {namespace}"
+    return pods[0]

@@ -1,0 +1,21 @@
+{{/* Our Django settings read DB_* and SECRET_KEY; the image's entrypoint names them its own way. */}}
+{{- define "garagiste.env" -}}
+- name: DB_HOST
+  valueFrom: {configMapKeyRef: {name: garagiste-env, key: DB_HOST}}
+- name: DB_PORT
+  valueFrom: {configMapKeyRef: {name: garagiste-env, key: DB_PORT}}
+- name: DB_NAME
+  valueFrom: {configMapKeyRef: {name: garagiste-env, key: DB_NAME}}
+- name: DB_USER
+  valueFrom: {configMapKeyRef: {name: garagiste-env, key: DB_USER}}
+- name: ALLOWED_HOSTS
+  valueFrom: {configMapKeyRef: {name: garagiste-env, key: ALLOWED_HOSTS}}
+- name: DB_PASSWORD
+  valueFrom: {secretKeyRef: {name: garagiste-secret, key: DB_PASSWORD}}
+- name: SECRET_KEY
+  valueFrom: {secretKeyRef: {name: garagiste-secret, key: SECRET_KEY}}
+{{- end }}
+
+{{- define "garagiste.run" -}}
+export POSTGRES_HOST="$DB_HOST" POSTGRES_PORT="$DB_PORT" POSTGRES_DB="$DB_NAME" POSTGRES_USER="$DB_USER" POSTGRES_PASSWORD="$DB_PASSWORD" DJANGO_SECRET_KEY="$SECRET_KEY" DJANGO_ALLOWED_HOSTS="$ALLOWED_HOSTS"; exec {{ . }}
+{{- end }}

@@ -1,0 +1,121 @@
+"""kube.why_stuck: a stage that cannot come up is named within a minute; one that may still come up is not."""
+
+from __future__ import annotations
+
+import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from kubedefis.core import kube
+
+NOW = datetime.datetime.now(datetime.UTC)
+
+
+def obj(**fields: Any) -> SimpleNamespace:
+    return SimpleNamespace(**fields)
+
+
+def container(name: str = "app", waiting: str | None = None, restarts: int = 0, message: str = "") -> SimpleNamespace:
+    state = obj(waiting=obj(reason=waiting, message=message) if waiting else None)
+    last = obj(terminated=obj(exit_code=1, reason="Error")) if restarts else None
+    return obj(name=name, state=state, restart_count=restarts, last_state=last)
+
+
+def pod(
+    name: str,
+    *containers: SimpleNamespace,
+    unschedulable_for: float | None = None,
+    ready: bool = False,
+    owner: str = "ReplicaSet",
+) -> SimpleNamespace:
+    conditions = [obj(type="Ready", status="True")] if ready else []
+    if unschedulable_for is not None:
+        since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=unschedulable_for)
+        conditions.append(
+            obj(type="PodScheduled", status="False", reason="Unschedulable", message="0/1 nodes: Insufficient cpu",
+               last_transition_time=since)
+        )  # fmt: skip
+    return obj(
+        metadata=obj(name=name, deletion_timestamp=None, creation_timestamp=NOW, owner_references=[obj(kind=owner)]),
+        status=obj(
+            phase="Running", init_container_statuses=[], container_statuses=list(containers), conditions=conditions
+        ),
+    )
+
+
+def namespace(name: str, phase: str = "Active", suite: bool = False) -> SimpleNamespace:
+    labels = {"kubedefis.io/created-by": "conformance"} if suite else {}
+    return obj(metadata=obj(name=name, labels=labels), status=obj(phase=phase))
+
+
+class FakeKube:
+    def __init__(self, pods: list[Any], jobs: list[Any] = (), namespaces: list[Any] = ()) -> None:  # type: ignore[assignment]
+        items = lambda values: obj(items=list(values))  # noqa: E731
+        self.core = obj(
+            list_namespaced_pod=lambda ns, label_selector="": items(pods),
+            list_namespace=lambda: items(namespaces),
+            read_namespaced_pod_log=lambda *a, **k: "could not translate host name",
+        )
+        self.batch = obj(list_namespaced_job=lambda ns: items(jobs))
+
+
+def test_pods_still_starting_are_not_stuck() -> None:
+    assert kube.why_stuck(FakeKube([pod("a", container(waiting="ContainerCreating"))]), "ns") is None  # type: ignore[arg-type]
+
+
+def test_an_image_the_node_lacks_is_named() -> None:
+    found = kube.why_stuck(FakeKube([pod("api-1", container("api", "ErrImageNeverPull", message="no image"))]), "ns")  # type: ignore[arg-type]
+    assert found and "api-1" in found and "ErrImageNeverPull" in found
+
+
+def test_a_crash_loop_is_named_after_three_restarts_not_before() -> None:
+    early = FakeKube([pod("api-1", container("api", "CrashLoopBackOff", restarts=2))])
+    late = FakeKube([pod("api-1", container("api", "CrashLoopBackOff", restarts=3))])
+    assert kube.why_stuck(early, "ns") is None  # type: ignore[arg-type]
+    found = kube.why_stuck(late, "ns")  # type: ignore[arg-type]
+    assert found and "crash-loops" in found and "last exit 1" in found
+
+
+def test_a_job_failing_twice_is_named_with_its_logs() -> None:
+    once = obj(metadata=obj(name="kd-migrate"), status=obj(conditions=[], failed=1, active=0))
+    twice = obj(metadata=obj(name="kd-migrate"), status=obj(conditions=[], failed=2, active=0))
+    assert kube.why_stuck(FakeKube([], [once]), "ns") is None  # type: ignore[arg-type]
+    attempt = pod("kd-migrate-x", container("wait-for-db", restarts=0), owner="Job")
+    database = pod("kd-postgresql-0", container("postgres"), ready=True)
+    found = kube.why_stuck(FakeKube([attempt, database], [twice]), "ns")  # type: ignore[arg-type]
+    assert found and "2 attempts failed" in found and "could not translate host name" in found
+
+
+def test_a_job_failing_while_the_database_comes_up_is_given_its_retries() -> None:
+    twice = obj(metadata=obj(name="kd-migrate"), status=obj(conditions=[], failed=2, active=0))
+    attempt = pod("kd-migrate-x", container("wait-for-db", restarts=0), owner="Job")
+    starting = pod("kd-postgresql-0", container("postgres", waiting="ContainerCreating"))
+    assert kube.why_stuck(FakeKube([attempt, starting], [twice]), "ns") is None  # type: ignore[arg-type]
+    gave_up = obj(metadata=obj(name="kd-migrate"), status=obj(conditions=[obj(type="Failed", status="True",
+                  reason="BackoffLimitExceeded", message="")], failed=7))  # fmt: skip
+    found = kube.why_stuck(FakeKube([attempt, starting], [gave_up]), "ns")  # type: ignore[arg-type]
+    assert found and "BackoffLimitExceeded" in found
+
+
+def test_a_job_attempt_running_after_two_failures_is_let_finish() -> None:
+    """The database became reachable during the third attempt: it may get through (CI, défi 10)."""
+    third = obj(metadata=obj(name="kd-migrate"), status=obj(conditions=[], failed=2, active=1))
+    attempt = pod("kd-migrate-z", container("migrate"), owner="Job")
+    database = pod("kd-postgresql-0", container("postgres"), ready=True)
+    assert kube.why_stuck(FakeKube([attempt, database], [third]), "ns") is None  # type: ignore[arg-type]
+    between = obj(metadata=obj(name="kd-migrate"), status=obj(conditions=[], failed=3, active=0))
+    found = kube.why_stuck(FakeKube([attempt, database], [between]), "ns")  # type: ignore[arg-type]
+    assert found and "3 attempts failed" in found
+
+
+def test_unschedulable_pods_wait_while_another_stage_may_free_room() -> None:
+    stuck = pod("api-1", container(waiting="ContainerCreating"), unschedulable_for=45)
+    alone = FakeKube([stuck], namespaces=[namespace("ns", suite=True), namespace("kube-system")])
+    beside_a_lane = FakeKube([stuck], namespaces=[namespace("ns", suite=True), namespace("other", suite=True)])
+    going = FakeKube([stuck], namespaces=[namespace("ns"), namespace("old", phase="Terminating")])
+    found = kube.why_stuck(alone, "ns")  # type: ignore[arg-type]
+    assert found and "Insufficient cpu" in found
+    assert kube.why_stuck(beside_a_lane, "ns") is None  # type: ignore[arg-type]
+    assert kube.why_stuck(going, "ns") is None  # type: ignore[arg-type]
+    recent = FakeKube([pod("api-1", unschedulable_for=5)], namespaces=[namespace("ns")])
+    assert kube.why_stuck(recent, "ns") is None  # type: ignore[arg-type]
