@@ -1,0 +1,287 @@
+"""Défi 21 — MiNET, Hosting, Mentalité, Hostile: a virtual-machine hosting service in the cluster (KubeVirt).
+
+On our cluster the module installs KubeVirt (built offline, kubedefis.stack.kubevirt; QEMU's
+emulation where KVM guests cannot run). It then plays a tenant: a namespace of its own with the
+hand-in's quota (tenant.yaml), the tenant's SSH public key as the Secret `ssh-key`, the hand-in's VM
+(vm.yaml: size, image, persistent disk) and its SSH Service (service.yaml). The VM is judged from
+outside: the guest's serial console, its agent's report, an SSH banner through the Service on a
+node's address, a command run with the tenant's key, data surviving a stop and a start, and the
+quota refusing one VM too many.
+
+Not in `tox -e ci` (a VM under emulation takes a core; the budget is full): `tox -e defi21`.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from kubedefis.core import kube, manifests, timeouts
+from kubedefis.core.errors import CommandError
+from kubedefis.core.shell import Status, run
+from kubedefis.core.waits import Check, wait_for
+from kubedefis.localcluster import kubevirt as kubevirt_build
+from kubedefis.stack import kubevirt
+
+LANE = "light"  # alone in its tox env anyway
+KUBEVIRT = ("kubevirt.io", "v1")
+HANDIN = "defi21"
+GUEST_USER = "debian"  # the image's cloud-init default user, who receives the tenant's key
+CONSOLE_MARKER = " ttyS0"  # the getty's banner on the serial console: "Debian GNU/Linux 13 vm1 ttyS0"
+
+
+def handin_objects(handin: Path) -> list[dict[str, Any]]:
+    return manifests.load([handin / HANDIN])
+
+
+@pytest.fixture(scope="module")
+def kubevirt_installed(suite, cluster) -> float | None:
+    """Our cluster: KubeVirt installed (built offline, cached), in seconds. Elsewhere: what is there."""
+    if suite.target.deployed or cluster.local_spec is None:
+        return None
+    started = time.monotonic()
+    kubevirt.install(cluster.kube, cluster.local_spec, Status(), timeouts.KUBEVIRT_INSTALL)
+    return time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def tenant_key(tmp_path_factory) -> Path:
+    """The tenant's key pair (private key path; the public one beside it, .pub)."""
+    key = tmp_path_factory.mktemp("tenant") / "id_ed25519"
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "defi21-tenant", "-f", str(key)])
+    return key
+
+
+def vm_of(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (vm,) = manifests.find(objects, "VirtualMachine")
+    return vm
+
+
+def ssh_service_of(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    services = [s for s in manifests.find(objects, "Service") if any(p.get("port") == 22 for p in s["spec"]["ports"])]
+    assert services, "the hand-in has no Service on port 22"
+    return services[0]
+
+
+@pytest.fixture(scope="module")
+def tenant(handin, cluster, namespace, kubevirt_installed, tenant_key) -> dict[str, Any]:
+    """The hand-in applied as a tenant would: key Secret, quota, VM, Service; returns the objects and the time."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "ssh-key"},
+        "stringData": {"key": tenant_key.with_suffix(".pub").read_text()},
+    }
+    objects = handin_objects(handin)
+    manifests.apply(cluster.kubectl_command(), namespace, [secret])
+    created = time.monotonic()
+    manifests.apply(cluster.kubectl_command(), namespace, objects)
+    return {"objects": objects, "created": created, "vm": vm_of(objects)["metadata"]["name"]}
+
+
+def read_vmi(cluster, namespace: str, name: str) -> dict[str, Any]:
+    return cluster.kube.custom.get_namespaced_custom_object(*KUBEVIRT, namespace, "virtualmachineinstances", name)
+
+
+def vmi_state(vmi: dict[str, Any]) -> str:
+    status = vmi.get("status", {})
+    conditions = ", ".join(f"{c['type']}={c['status']}" for c in status.get("conditions", []))
+    return f"phase {status.get('phase', 'none')} ({conditions or 'no conditions'})"
+
+
+def condition(vmi: dict[str, Any], kind: str) -> bool:
+    return any(c["type"] == kind and c["status"] == "True" for c in vmi.get("status", {}).get("conditions", []))
+
+
+def wait_vmi(cluster, namespace: str, name: str, ready_when, what: str, timeout: float) -> dict[str, Any]:
+    def poll() -> Check[dict[str, Any]]:
+        try:
+            vmi = read_vmi(cluster, namespace, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return Check(False, state="no VirtualMachineInstance yet")
+            raise
+        return Check(ready_when(vmi), vmi, vmi_state(vmi))
+
+    found = wait_for(
+        f"vmi {namespace}/{name} {what}",
+        poll,
+        timeout=timeout,
+        interval=3,
+        evidence=lambda: kube.evidence(cluster.kube, namespace),
+    )
+    assert found is not None
+    return found
+
+
+def launcher_pods(cluster, namespace: str, vm: str) -> list[Any]:
+    pods = cluster.kube.core.list_namespaced_pod(namespace, label_selector=f"vm.kubevirt.io/name={vm}")
+    return [p for p in pods.items if p.metadata.deletion_timestamp is None]
+
+
+def console_log(cluster, namespace: str, vm: str) -> str:
+    """The guest's serial console, as KubeVirt's guest-console-log container streams it."""
+    pods = launcher_pods(cluster, namespace, vm)
+    if not pods:
+        return ""
+    return cluster.kube.core.read_namespaced_pod_log(pods[0].metadata.name, namespace, container="guest-console-log")
+
+
+def ssh_endpoint(cluster, namespace: str, service: str) -> tuple[str, int]:
+    """A node's address and the Service's NodePort: how a tenant outside the cluster reaches the VM."""
+    svc = cluster.kube.core.read_namespaced_service(service, namespace)
+    port = next(p.node_port for p in svc.spec.ports if p.port == 22)
+    node = cluster.kube.core.list_node().items[0]
+    address = next(a.address for a in node.status.addresses if a.type == "InternalIP")
+    return address, port
+
+
+def banner(address: str, port: int) -> str:
+    with socket.create_connection((address, port), timeout=5) as sock:
+        sock.settimeout(10)
+        return sock.recv(256).decode(errors="replace").strip()
+
+
+def wait_banner(address: str, port: int, timeout: float) -> str:
+    def poll() -> Check[str]:
+        text = banner(address, port)
+        return Check(text.startswith("SSH-2.0-"), text, f"answered {text[:80]!r}")
+
+    found = wait_for(f"an SSH banner on {address}:{port}", poll, timeout=timeout, interval=3)
+    assert found is not None
+    return found
+
+
+def ssh(key: Path, address: str, port: int, command: str) -> str:
+    options = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+    options += ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-i", str(key), "-p", str(port)]
+    proc = subprocess.run(
+        ["ssh", *options, f"{GUEST_USER}@{address}", command], capture_output=True, text=True, timeout=120
+    )
+    if proc.returncode != 0:
+        raise CommandError(f"ssh {command!r}: exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
+    return proc.stdout
+
+
+def wait_ssh(key: Path, address: str, port: int, command: str, timeout: float) -> str:
+    """A command through SSH, again until sshd and the key (cloud-init) are in place."""
+
+    def poll() -> Check[str]:
+        return Check(True, ssh(key, address, port, command))
+
+    found = wait_for(f"ssh {command!r} on {address}:{port}", poll, timeout=timeout, interval=5)
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="module")
+def running(cluster, namespace, tenant) -> dict[str, Any]:
+    started = tenant["created"]
+    vmi = wait_vmi(cluster, namespace, tenant["vm"], lambda v: condition(v, "Ready"), "Running and Ready",
+                   timeouts.VM_READY)  # fmt: skip
+    return {"vmi": vmi, "seconds": time.monotonic() - started}
+
+
+@pytest.fixture(scope="module")
+def reachable(cluster, namespace, tenant, running) -> dict[str, Any]:
+    service = ssh_service_of(tenant["objects"])["metadata"]["name"]
+    address, port = ssh_endpoint(cluster, namespace, service)
+    text = wait_banner(address, port, timeouts.VM_BOOT)
+    return {"address": address, "port": port, "banner": text, "seconds": time.monotonic() - tenant["created"]}
+
+
+# --- requirements ------------------------------------------------------------------------------------
+
+
+@pytest.mark.requirement("D21.1", "KubeVirt is Deployed; guests use KVM only where the node can run them")
+def test_kubevirt_deployed(cluster, kubevirt_installed, record):
+    cr = cluster.kube.custom.list_cluster_custom_object(*KUBEVIRT, "kubevirts")["items"]
+    assert cr, "no KubeVirt object in the cluster"
+    assert cr[0].get("status", {}).get("phase") == "Deployed", vmi_state(cr[0])
+    if kubevirt_installed is not None:
+        record("kubevirt_install_s", round(kubevirt_installed, 1))
+        use_kvm, why = kubevirt_build.detect_kvm()
+        developer = cr[0]["spec"].get("configuration", {}).get("developerConfiguration", {})
+        assert developer.get("useEmulation", False) is (not use_kvm), why
+
+
+@pytest.mark.requirement("D21.2", f"the hand-in's VM is Running and Ready within {timeouts.VM_READY:.0f}s")
+def test_vm_running_and_ready(running, record):
+    record("vm_ready_s", round(running["seconds"], 1))
+    assert running["vmi"]["status"]["phase"] == "Running"
+
+
+@pytest.mark.requirement("D21.3", "the guest boots (login banner on its serial console) and its agent reports its OS")
+def test_guest_boots_and_agent_reports(cluster, namespace, tenant, running):
+    vmi = wait_vmi(cluster, namespace, tenant["vm"], lambda v: condition(v, "AgentConnected"), "agent connected",
+                   timeouts.VM_BOOT)  # fmt: skip
+    assert vmi["status"].get("guestOSInfo", {}).get("id") == "debian", vmi["status"].get("guestOSInfo")
+
+    def marker() -> Check[str]:
+        log = console_log(cluster, namespace, tenant["vm"])
+        return Check(CONSOLE_MARKER in log, log, f"{len(log)} bytes of console, last: {log[-120:]!r}")
+
+    wait_for("the login banner on the serial console", marker, timeout=timeouts.VM_BOOT, interval=5)
+
+
+@pytest.mark.requirement(
+    "D21.4", "from outside: an SSH banner through the Service, a command run with the tenant's key"
+)
+def test_ssh_through_the_service_with_the_tenant_key(tenant_key, reachable, record):
+    record("vm_create_to_ssh_banner_s", round(reachable["seconds"], 1))
+    assert reachable["banner"].startswith("SSH-2.0-OpenSSH")
+    out = wait_ssh(tenant_key, reachable["address"], reachable["port"], "id -un; uname -s", timeouts.VM_BOOT)
+    assert out.split() == [GUEST_USER, "Linux"]
+
+
+@pytest.mark.disruptive
+@pytest.mark.requirement(
+    "D21.5", "stop leaves no launcher pod, start runs it again, the persistent disk keeps its data"
+)
+def test_stop_start_keeps_persistent_data(cluster, namespace, tenant, tenant_key, reachable, record):
+    address, port, vm = reachable["address"], reachable["port"], tenant["vm"]
+    token = f"kept-{time.time_ns()}"
+    wait_ssh(tenant_key, address, port, f"findmnt -n /data && echo {token} > /data/marker && sync", timeouts.VM_BOOT)
+    virtctl = str(kubevirt_build.virtctl())
+    cluster.kubectl_run("get", "vm", vm, "-n", namespace)  # the VM exists before we ask virtctl
+    run([virtctl, "--kubeconfig", cluster.kubeconfig, "-n", namespace, "stop", vm])
+
+    def stopped() -> Check[None]:
+        pods = launcher_pods(cluster, namespace, vm)
+        shown = cluster.kube.custom.get_namespaced_custom_object(*KUBEVIRT, namespace, "virtualmachines", vm)
+        status = shown.get("status", {}).get("printableStatus")
+        # The pod goes first; `virtctl start` is refused until the VM itself says Stopped.
+        return Check(not pods and status == "Stopped", state=f"{status}; launcher pods: {len(pods)}")
+
+    wait_for(f"vm {vm} Stopped, no launcher pod", stopped, timeout=timeouts.POD_READY, interval=2)
+    started = time.monotonic()
+    run([virtctl, "--kubeconfig", cluster.kubeconfig, "-n", namespace, "start", vm])
+    wait_banner(address, port, timeouts.VM_BOOT)
+    record("vm_start_to_ssh_banner_s", round(time.monotonic() - started, 1))
+    assert wait_ssh(tenant_key, address, port, "cat /data/marker", timeouts.VM_BOOT).strip() == token
+
+
+@pytest.mark.requirement("D21.6", "the tenant's quota refuses a VM beyond its count")
+def test_quota_refuses_one_vm_too_many(cluster, namespace, tenant):
+    (quota,) = manifests.find(tenant["objects"], "ResourceQuota")
+    allowed = int(quota["spec"]["hard"]["count/virtualmachines.kubevirt.io"])
+    template = vm_of(tenant["objects"])
+    extra = []
+    for index in range(allowed):  # the hand-in's VM already counts: the last of these is one too many
+        vm = {**template, "metadata": {"name": f"extra-{index}"}}
+        vm["spec"] = {**template["spec"], "runStrategy": "Halted"}  # counted, not run: no CPU taken
+        extra.append(vm)
+    refused = []
+    for vm in extra:
+        try:
+            manifests.apply(cluster.kubectl_command(), namespace, [vm])
+        except CommandError as exc:
+            refused.append((vm["metadata"]["name"], str(exc)))
+    assert [name for name, _ in refused] == [f"extra-{allowed - 1}"], refused
+    assert "exceeded quota" in refused[0][1]
