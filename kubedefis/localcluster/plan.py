@@ -46,6 +46,20 @@ def offline_mode(status: Status) -> bool:
     return True
 
 
+def pull_node_image(ref: str, status: Status) -> None:
+    """The online path's node image, pulled once (KUBEDEFIS_OFFLINE=0 skips the auto mode's probe pull)."""
+    if rootfs.image_exists(ref):
+        return
+    with status.step(f"Pulling {ref}"):
+        proc = subprocess.run(["docker", "pull", "-q", ref], capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise KubedefisError(
+            f"docker pull {ref} failed: {proc.stderr.strip() or proc.stdout.strip()}. "
+            "The online path needs a registry (Docker Hub, or a mirror in dockerd's registry-mirrors); "
+            "without one, build everything here with KUBEDEFIS_OFFLINE=1."
+        )
+
+
 def toolchain(status: Status, offline: bool) -> Toolchain:
     kind = gobuild.build(gobuild.tool("kind"), status).binary()
     helm = gobuild.build(gobuild.tool("helm"), status).binary()
@@ -81,6 +95,7 @@ def cluster_spec(status: Status, name: str | None = None) -> tuple[ClusterSpec, 
             node = override or node
         else:
             node, addons = versions.UPSTREAM_NODE_IMAGE, upstream_addon_images()
+            pull_node_image(node, status)
     if not rootfs.image_exists(node):
         raise KubedefisError(f"node image {node} is not available locally")
     spec = ClusterSpec(name=name, node_image=node, addon_images=addons, kind=tools.kind, kubectl=tools.kubectl)

@@ -45,6 +45,20 @@ CONTROL_PLANE_REQUESTS = {
     "etcd": "50m",
 }
 PATCHES_IN_NODE = "/kind/kubeadm-patches"
+# KUBEDEFIS_REGISTRY_MIRROR: a pull-through cache (a classroom's, a company's, one that spares Docker
+# Hub's rate limit) that the node's containerd asks first for these registries' images. Its hosts.toml
+# files are written on the host and mounted where containerd's config_path points (kind's own recipe
+# for a local registry); each keeps the registry itself as the fallback.
+MIRRORED_REGISTRIES = {
+    "docker.io": "https://registry-1.docker.io",
+    "registry.k8s.io": "https://registry.k8s.io",
+    "quay.io": "https://quay.io",
+    "ghcr.io": "https://ghcr.io",
+}
+CERTS_IN_NODE = "/etc/containerd/certs.d"
+CONTAINERD_CONFIG_PATH = f"""[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "{CERTS_IN_NODE}"
+"""
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,7 @@ class ClusterSpec:
     kubectl: Path
     http_port: int = int(os.environ.get("KUBEDEFIS_HTTP_PORT", "8080"))
     https_port: int = int(os.environ.get("KUBEDEFIS_HTTPS_PORT", "8443"))
+    registry_mirror: str | None = os.environ.get("KUBEDEFIS_REGISTRY_MIRROR") or None
 
     @property
     def state_dir(self) -> Path:
@@ -79,8 +94,16 @@ class ClusterSpec:
         """kubeadm's patches for the control plane's static pods (written at creation, mounted in the node)."""
         return self.state_dir / "kubeadm-patches"
 
+    @property
+    def registry_hosts(self) -> Path:
+        """containerd's hosts.toml files for KUBEDEFIS_REGISTRY_MIRROR (mounted at CERTS_IN_NODE)."""
+        return self.state_dir / "certs.d"
+
     def kind_config(self) -> str:
-        config = {
+        mounts = [{"hostPath": str(self.kubeadm_patches), "containerPath": PATCHES_IN_NODE, "readOnly": True}]
+        if self.registry_mirror:
+            mounts.append({"hostPath": str(self.registry_hosts), "containerPath": CERTS_IN_NODE, "readOnly": True})
+        config: dict[str, object] = {
             "kind": "Cluster",
             "apiVersion": "kind.x-k8s.io/v1alpha4",
             "name": self.name,
@@ -93,16 +116,34 @@ class ClusterSpec:
                         {"containerPort": 80, "hostPort": self.http_port, "listenAddress": "127.0.0.1"},
                         {"containerPort": 443, "hostPort": self.https_port, "listenAddress": "127.0.0.1"},
                     ],
-                    "extraMounts": [
-                        {"hostPath": str(self.kubeadm_patches), "containerPath": PATCHES_IN_NODE, "readOnly": True}
-                    ],
+                    "extraMounts": mounts,
                     "kubeadmConfigPatches": [
                         yaml.safe_dump({"kind": "InitConfiguration", "patches": {"directory": PATCHES_IN_NODE}})
                     ],
                 }
             ],
         }
+        if self.registry_mirror:
+            config["containerdConfigPatches"] = [CONTAINERD_CONFIG_PATH]
         return yaml.safe_dump(config, sort_keys=False)
+
+
+def write_registry_hosts(spec: ClusterSpec) -> None:
+    """One hosts.toml per mirrored registry: the mirror first, the registry itself as fallback."""
+    if not spec.registry_mirror:
+        return
+    mirror = spec.registry_mirror.rstrip("/")
+    if not mirror.startswith(("http://", "https://")):
+        raise KubedefisError(
+            f"KUBEDEFIS_REGISTRY_MIRROR={spec.registry_mirror!r} is not a URL: "
+            "give it as the node would reach it, e.g. http://192.168.1.10:5000"
+        )
+    for registry, upstream in MIRRORED_REGISTRIES.items():
+        folder = spec.registry_hosts / registry
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "hosts.toml").write_text(
+            f'server = "{upstream}"\n\n[host."{mirror}"]\n  capabilities = ["pull", "resolve"]\n'
+        )
 
 
 def write_kubeadm_patches(spec: ClusterSpec) -> None:
@@ -190,6 +231,7 @@ def _create(spec: ClusterSpec, status: Status) -> kube.Kube:
     spec.state_dir.mkdir(parents=True, exist_ok=True)
     config_file.write_text(spec.kind_config())
     write_kubeadm_patches(spec)
+    write_registry_hosts(spec)
     spec.kubeconfig.unlink(missing_ok=True)
     with status.step(f"Creating kind cluster {spec.name!r} (node image {spec.node_image})"):
         try:
@@ -254,16 +296,20 @@ def install_addons(spec: ClusterSpec, client: kube.Kube, timeout: float) -> None
 
 
 def wait_ready(client: kube.Kube, timeout: float) -> None:
-    """Node Ready; service routing, DNS, CNI, storage, Ingress controller and metrics-server running."""
+    """Node Ready; service routing, DNS, CNI, storage, Ingress controller and metrics-server running.
+
+    The CNI is whichever DaemonSet the node image brings (kube-router in ours, kindnet in kind's
+    upstream image): every DaemonSet in kube-system must be ready.
+    """
     wait_for(
         "the node to be Ready",
         lambda: kube.nodes_ready(client),
         timeout=timeout,
         evidence=lambda: kube.evidence(client, "kube-system"),
     )
+    daemonsets = [ds.metadata.name for ds in client.apps.list_namespaced_daemon_set("kube-system").items]
     checks = [
-        ("kube-system", "kube-proxy", kube.daemonset_ready),
-        ("kube-system", "kube-router", kube.daemonset_ready),
+        *(("kube-system", name, kube.daemonset_ready) for name in daemonsets),
         ("kube-system", "coredns", kube.deployment_ready),
         ("ingress", "traefik", kube.deployment_ready),
         ("kube-system", "metrics-server", kube.deployment_ready),

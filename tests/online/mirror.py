@@ -1,0 +1,189 @@
+"""The internet's registries, stood in for on this machine, so the online path can run here.
+
+This machine reaches no container registry. An online user's `make up` pulls kind's node image from
+Docker Hub (through dockerd), `debian:trixie-slim` for the stack's builds (dockerd too), and the
+add-ons from Docker Hub and registry.k8s.io (through the node's containerd). Here those same names
+are served by the CNCF `distribution` registry, built from its Go module, holding the images the
+offline build made, pushed under their upstream names and tags. dockerd's `registry-mirrors` and the
+node's containerd (KUBEDEFIS_REGISTRY_MIRROR, a product setting for any pull-through cache) ask it
+first; the code under test sees upstream names only.
+
+Everything this changes on the host is undone by `Mirror.close()`: dockerd's configuration is put
+back (and reloaded), and the upstream-named images the test pulled are untagged again, so the
+offline path's auto mode ("offline unless kind's node image is there") is not fooled afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+from kubedefis.core import paths, versions
+from kubedefis.core.errors import KubedefisError
+from kubedefis.core.shell import Status, run
+from kubedefis.core.waits import Check, wait_for
+from kubedefis.localcluster import engine, gobuild, plan, provider, rootfs
+
+REGISTRY = gobuild.GoTool(
+    "registry",
+    "github.com/distribution/distribution/v3",
+    "v3.1.2",
+    ("github.com/distribution/distribution/v3/cmd/registry",),
+)
+PORT = int(os.environ.get("KUBEDEFIS_MIRROR_PORT", "5000"))
+LOCAL = f"127.0.0.1:{PORT}"  # how dockerd (on this host) reaches it
+SLIM = f"debian:{versions.DEBIAN_SUITE}-slim"
+
+
+def upstream_path(ref: str) -> str:
+    """A reference's repository path inside its registry: docker.io/library/traefik:v3 -> library/traefik:v3."""
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        ref = rest
+    if "/" not in ref.split(":")[0]:
+        ref = f"library/{ref}"
+    return ref
+
+
+def served_images(status: Status) -> dict[str, str]:
+    """Local image (the offline build's) -> the upstream name an online run pulls it by."""
+    node, addons = plan.build_offline(status)
+    upstream = provider.upstream_addon_images()
+    return {
+        node: upstream_path(versions.UPSTREAM_NODE_IMAGE),
+        rootfs.ensure_slim_image(status): upstream_path(SLIM),
+        addons["traefik"]: upstream_path(upstream["traefik"]),
+        addons["metrics_server"]: upstream_path(upstream["metrics_server"]),
+    }
+
+
+def bridge_gateway() -> str:
+    """The host as containers see it (the default bridge's gateway): how the kind node reaches the mirror."""
+    out = run(["docker", "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"]).stdout
+    if not out.strip():
+        raise KubedefisError("docker's default bridge has no gateway address: the node could not reach the mirror")
+    return out.strip()
+
+
+def dockerd_pid() -> int:
+    out = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
+    if len(out) != 1:
+        raise KubedefisError(f"expected one dockerd process, found {out or 'none'}: cannot reload its mirrors")
+    return int(out[0])
+
+
+def dockerd_mirrors() -> list[str]:
+    out = run(["docker", "info", "--format", "{{json .RegistryConfig.Mirrors}}"]).stdout.strip()
+    return [m.rstrip("/") for m in (json.loads(out) or [])]
+
+
+@dataclass
+class Mirror:
+    status: Status
+    process: subprocess.Popen[bytes] | None = None
+    daemon_json: str | None = None  # dockerd's configuration before we added the mirror
+    pulled: list[str] = field(default_factory=list)  # upstream names to untag again
+    untagged: dict[str, str] = field(default_factory=dict)  # name -> image id, to restore if not pulled back
+
+    @property
+    def node_url(self) -> str:
+        return f"http://{bridge_gateway()}:{PORT}"
+
+    def start(self) -> None:
+        binary = gobuild.build(REGISTRY, self.status).binary()
+        data = paths.cache_root() / "mirror"
+        data.mkdir(parents=True, exist_ok=True)
+        config = data / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            "log: {level: warn}\n"
+            f"storage: {{filesystem: {{rootdirectory: {data / 'storage'}}}, delete: {{enabled: true}}}}\n"
+            f"http: {{addr: '0.0.0.0:{PORT}'}}\n"
+        )
+        log = (data / "registry.log").open("wb")
+        self.process = subprocess.Popen([str(binary), "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+
+        def answers() -> Check[None]:
+            try:
+                with urllib.request.urlopen(f"http://{LOCAL}/v2/", timeout=2) as reply:
+                    return Check(reply.status == 200, None, f"GET /v2/: {reply.status}")
+            except OSError as exc:
+                return Check(False, None, f"GET /v2/: {exc}")
+
+        def exited(_: Check[None]) -> str | None:
+            code = self.process.poll() if self.process else None
+            return None if code is None else f"the registry exited with {code}: {data / 'registry.log'}"
+
+        wait_for(f"the registry on {LOCAL}", answers, timeout=30, interval=0.3, fail_fast=exited)
+
+    def publish(self) -> dict[str, str]:
+        """Push the offline build's images under their upstream names; returns them."""
+        served = served_images(self.status)
+        for local, name in served.items():
+            with self.status.step(f"Serving {local} as {name}"):
+                run(["docker", "tag", local, f"{LOCAL}/{name}"])
+                run(["docker", "push", "-q", f"{LOCAL}/{name}"])
+                run(["docker", "rmi", f"{LOCAL}/{name}"])
+        return served
+
+    def forget_upstream_names(self, served: dict[str, str]) -> None:
+        """Untag the upstream names dockerd holds, so an online run must pull them (through the mirror)."""
+        for name in (versions.UPSTREAM_NODE_IMAGE, SLIM):
+            if rootfs.image_exists(name):
+                self.untagged[name] = run(["docker", "image", "inspect", "--format", "{{.Id}}", name]).stdout.strip()
+                run(["docker", "rmi", "--no-prune", name])
+        self.pulled.append(versions.UPSTREAM_NODE_IMAGE)
+
+    def mirror_dockerd(self) -> None:
+        """dockerd asks the mirror first for Docker Hub images (registry-mirrors is reloaded on SIGHUP)."""
+        current = engine.DAEMON_JSON.read_text() if engine.DAEMON_JSON.exists() else "{}"
+        settings = json.loads(current)
+        settings["registry-mirrors"] = [f"http://{LOCAL}"]
+        self.daemon_json = current
+        engine.DAEMON_JSON.parent.mkdir(parents=True, exist_ok=True)
+        engine.DAEMON_JSON.write_text(json.dumps(settings, indent=2) + "\n")
+        self._reload(lambda mirrors: f"http://{LOCAL}" in mirrors)
+
+    def _reload(self, done: object) -> None:
+        os.kill(dockerd_pid(), signal.SIGHUP)
+        wait_for(
+            "dockerd to reload its registry mirrors",
+            lambda: Check(done(dockerd_mirrors()), None, f"mirrors: {dockerd_mirrors()}"),  # type: ignore[operator]
+            timeout=30,
+            interval=0.5,
+        )
+
+    def close(self) -> None:
+        problems: list[str] = []
+        if self.daemon_json is not None:
+            engine.DAEMON_JSON.write_text(self.daemon_json)
+            try:
+                self._reload(lambda mirrors: f"http://{LOCAL}" not in mirrors)
+            except KubedefisError as exc:
+                problems.append(str(exc))
+            self.daemon_json = None
+        for name in self.pulled:
+            if rootfs.image_exists(name):
+                subprocess.run(["docker", "rmi", "--no-prune", name], capture_output=True)
+        for name, image_id in self.untagged.items():
+            if not rootfs.image_exists(name):
+                subprocess.run(["docker", "tag", image_id, name], capture_output=True)
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+        if problems:
+            raise KubedefisError("; ".join(problems))
+
+
+def elapsed(start: float) -> str:
+    seconds = time.monotonic() - start
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
