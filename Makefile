@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-TOX_ENVS ?= lint,actionlint,unit,site,browser,variants,ci
+TOX_ENVS ?= lint,actionlint,unit,site,browser,variants,ci,online
 # The prerequisites by capability (kubedefis/localcluster/doctor.py: standard library only, so it runs with the
 # system Python before the venv exists). NEEDS: what they are for, `up` or `test` (also Graphviz and
 # PostgreSQL); `make up` and `make test` set it, anything else asks for both.

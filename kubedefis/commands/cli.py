@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 import time
+import typing
 
 from kubedefis.commands import db, diagram, grade, kubeflow, kubevirt, release, up
 from kubedefis.core.errors import KubedefisError
 from kubedefis.core.shell import Status
 from kubedefis.localcluster import doctor, engine, gobuild, plan, provider
 from kubedefis.localcluster.lock import build_lock
+from kubedefis.stack import deploy
 
 
 def _cluster_build(args: argparse.Namespace, status: Status) -> None:
@@ -56,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="create the local cluster if needed, deploy the stack, print its URL")
     up.add_argument("--name", help="kind cluster name (default: kubedefis, or $KUBEDEFIS_CLUSTER)")
     up.add_argument("--stage", default="auto", help="what to deploy: defi2, full, or auto (the most complete)")
+    up.add_argument(
+        "--size",
+        choices=typing.get_args(deploy.Size),
+        default="small",
+        help="the full stack's size: small (one api and one public pod, light requests; the default, it leaves "
+        "room for `make test`) or course (the replicas and requests the course asks for)",
+    )
     up.set_defaults(func=_up)
 
     cluster = sub.add_parser("cluster", help="the local kind cluster")

@@ -27,8 +27,22 @@ from kubedefis.stack import deploy
 
 
 def apply_handin(cluster: ClusterHandle, namespace: str, folder: Path) -> list[dict[str, Any]]:
+    """Apply a hand-in as the course's `kubectl apply -f`, then wait for its Jobs (its migrations).
+
+    The course runs its migrate Job before looking at the site; here, beside the other lanes, the
+    Job can wait minutes for CPU, and a check started meanwhile would grade a database without tables.
+    """
     objects = manifests.load([folder])
     manifests.apply(cluster.kubectl_command(), namespace, objects)
+    for job in manifests.find(objects, "Job"):
+        name = manifests.name_of(job)
+        wait_for(
+            f"the hand-in's Job {name}",
+            lambda n=name: kube.job_complete(cluster.kube, namespace, n),  # type: ignore[misc]
+            timeout=timeouts.JOB,
+            evidence=lambda n=name: kube.evidence(cluster.kube, namespace, n),  # type: ignore[misc]
+            fail_fast=kube.job_failed,
+        )
     return objects
 
 

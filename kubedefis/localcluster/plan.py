@@ -38,7 +38,14 @@ def offline_mode(status: Status) -> bool:
         return False
     if rootfs.image_exists(versions.UPSTREAM_NODE_IMAGE):
         return False
-    proc = subprocess.run(["docker", "pull", "-q", versions.UPSTREAM_NODE_IMAGE], capture_output=True, timeout=300)
+    try:
+        # The whole image (1.4 GB): a slow link takes minutes, and a link that answers is the online path.
+        proc = subprocess.run(["docker", "pull", "-q", versions.UPSTREAM_NODE_IMAGE], capture_output=True, timeout=1800)
+    except subprocess.TimeoutExpired as exc:
+        raise KubedefisError(
+            f"docker pull {versions.UPSTREAM_NODE_IMAGE} did not finish in 30 minutes: a registry answers, slowly. "
+            "Pull it yourself and run again, or build everything here with KUBEDEFIS_OFFLINE=1."
+        ) from exc
     if proc.returncode == 0:
         status.info(f"pulled {versions.UPSTREAM_NODE_IMAGE}: using upstream images")
         return False

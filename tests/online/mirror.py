@@ -15,6 +15,7 @@ offline path's auto mode ("offline unless kind's node image is there") is not fo
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -63,11 +64,17 @@ def served_images(status: Status) -> dict[str, str]:
 
 
 def bridge_gateway() -> str:
-    """The host as containers see it (the default bridge's gateway): how the kind node reaches the mirror."""
-    out = run(["docker", "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"]).stdout
-    if not out.strip():
-        raise KubedefisError("docker's default bridge has no gateway address: the node could not reach the mirror")
-    return out.strip()
+    """The host as containers see it (the default bridge's gateway): how the kind node reaches the mirror.
+
+    Older engines (Debian's docker.io 20.10) list only the subnet: the gateway is its first address.
+    """
+    out = run(["docker", "network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}"]).stdout
+    for config in json.loads(out) or []:
+        if config.get("Gateway"):
+            return str(config["Gateway"])
+        if config.get("Subnet") and ":" not in config["Subnet"]:
+            return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+    raise KubedefisError(f"docker's default bridge has no IPv4 subnet ({out.strip()}): the node cannot reach it")
 
 
 def dockerd_pid() -> int:
@@ -106,7 +113,10 @@ class Mirror:
             f"http: {{addr: '0.0.0.0:{PORT}'}}\n"
         )
         log = (data / "registry.log").open("wb")
-        self.process = subprocess.Popen([str(binary), "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "OTEL_TRACES_EXPORTER": "none"}  # it would export traces to localhost:4318
+        self.process = subprocess.Popen(
+            [str(binary), "serve", str(config)], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
 
         def answers() -> Check[None]:
             try:
@@ -131,16 +141,22 @@ class Mirror:
                 run(["docker", "rmi", f"{LOCAL}/{name}"])
         return served
 
-    def forget_upstream_names(self, served: dict[str, str]) -> None:
-        """Untag the upstream names dockerd holds, so an online run must pull them (through the mirror)."""
-        for name in (versions.UPSTREAM_NODE_IMAGE, SLIM):
+    def forget(self, names: list[str]) -> None:
+        """Untag these images, so an online run must pull (or build) them again; put back at close."""
+        for name in names:
             if rootfs.image_exists(name):
                 self.untagged[name] = run(["docker", "image", "inspect", "--format", "{{.Id}}", name]).stdout.strip()
                 run(["docker", "rmi", "--no-prune", name])
+
+    def forget_upstream_names(self) -> None:
+        """Untag the upstream names dockerd holds, so an online run must pull them (through the mirror)."""
+        self.forget([versions.UPSTREAM_NODE_IMAGE, SLIM])
         self.pulled.append(versions.UPSTREAM_NODE_IMAGE)
 
     def mirror_dockerd(self) -> None:
         """dockerd asks the mirror first for Docker Hub images (registry-mirrors is reloaded on SIGHUP)."""
+        if not os.access(engine.DAEMON_JSON.parent if engine.DAEMON_JSON.parent.exists() else "/etc", os.W_OK):
+            raise KubedefisError(f"this test writes {engine.DAEMON_JSON} and reloads dockerd: run it as root")
         current = engine.DAEMON_JSON.read_text() if engine.DAEMON_JSON.exists() else "{}"
         settings = json.loads(current)
         settings["registry-mirrors"] = [f"http://{LOCAL}"]
@@ -161,11 +177,16 @@ class Mirror:
     def close(self) -> None:
         problems: list[str] = []
         if self.daemon_json is not None:
-            engine.DAEMON_JSON.write_text(self.daemon_json)
+            # A key absent from daemon.json keeps its running value on reload: say the old mirrors
+            # explicitly, reload, then put the file back as it was (the same settings).
+            settings = json.loads(self.daemon_json)
+            settings.setdefault("registry-mirrors", [])
+            engine.DAEMON_JSON.write_text(json.dumps(settings, indent=2) + "\n")
             try:
                 self._reload(lambda mirrors: f"http://{LOCAL}" not in mirrors)
             except KubedefisError as exc:
                 problems.append(str(exc))
+            engine.DAEMON_JSON.write_text(self.daemon_json)
             self.daemon_json = None
         for name in self.pulled:
             if rootfs.image_exists(name):
