@@ -35,7 +35,7 @@ def apply_handin(cluster: ClusterHandle, namespace: str, folder: Path) -> list[d
     objects = manifests.load([folder])
     manifests.apply(cluster.kubectl_command(), namespace, objects)
     for job in manifests.find(objects, "Job"):
-        name = manifests.name_of(job)
+        name = job["metadata"]["name"]
         wait_for(
             f"the hand-in's Job {name}",
             lambda n=name: kube.job_complete(cluster.kube, namespace, n),  # type: ignore[misc]
