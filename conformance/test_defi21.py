@@ -26,8 +26,9 @@ from kubedefis.core import kube, manifests, timeouts
 from kubedefis.core.errors import CommandError
 from kubedefis.core.shell import Status, run
 from kubedefis.core.waits import Check, wait_for
+from kubedefis.harness import probes
 from kubedefis.localcluster import kubevirt as kubevirt_build
-from kubedefis.stack import kubevirt
+from kubedefis.stack import images, kubevirt
 
 LANE = "light"  # alone in its tox env anyway
 KUBEVIRT = ("kubevirt.io", "v1")
@@ -285,3 +286,39 @@ def test_quota_refuses_one_vm_too_many(cluster, namespace, tenant):
             refused.append((vm["metadata"]["name"], str(exc)))
     assert [name for name, _ in refused] == [f"extra-{allowed - 1}"], refused
     assert "exceeded quota" in refused[0][1]
+
+
+@pytest.fixture(scope="module")
+def other_tenant(cluster, namespace):
+    """A second tenant's namespace, as the hosting service gives one (nothing applied in it)."""
+    name = f"{namespace}-other"[:63]
+    manifest = f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+    cluster.kubectl_run("apply", "-f", "-", input=manifest)
+    yield name
+    cluster.kubectl_run("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+@pytest.fixture(scope="module")
+def probe_image(cluster) -> str:
+    """An image with Python for the probe pods: the défi 1-2 page's, built here and loaded."""
+    if cluster.local_spec is None:
+        pytest.skip("the probe pods need an image with Python on the nodes: only on the local cluster")
+    (ref,) = images.publish([images.web_nodb("v1")], "v1", Status(), into=cluster.local_spec)
+    return ref
+
+
+@pytest.mark.needs("create", "pods")
+@pytest.mark.needs("create", "namespaces")
+@pytest.mark.requirement("D21.7", "another tenant's pods cannot reach the VM, while the tenant's own pods can")
+def test_other_tenant_cannot_reach_the_vm(cluster, namespace, tenant, running, other_tenant, probe_image):
+    vmi = read_vmi(cluster, namespace, tenant["vm"])
+    addresses = [i.get("ipAddress") for i in vmi["status"].get("interfaces", []) if i.get("ipAddress")]
+    assert addresses, f"the VMI reports no address: {vmi['status'].get('interfaces')}"
+    address = addresses[0]
+    # The tenant's own pod: connects once sshd is up (the guest may still be booting), else the
+    # isolation below would prove nothing.
+    own = probes.tcp_probe(cluster.kube, namespace, probe_image, {}, address, 22, window=timeouts.VM_BOOT)
+    assert own.connected, f"a pod of the tenant's own namespace does not reach {address}:22: {own.output}"
+    # Another tenant: every attempt of the window must fail (kube-router rejects, other enforcers drop).
+    other = probes.tcp_probe(cluster.kube, other_tenant, probe_image, {}, address, 22)
+    assert not other.connected, f"a pod of {other_tenant} reached the VM at {address}:22: {other.output}"

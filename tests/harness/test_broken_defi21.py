@@ -1,5 +1,5 @@
 """Défi 21: the module fails on a VM without the tenant's key, a tenant without quota, an SSH Service
-that selects nothing.
+that selects nothing, a tenant without network isolation.
 
 Each variant changes the hand-in, then runs the module on the local cluster (KubeVirt installed once,
 cached; a VM booted under emulation each: minutes). D21.5 (stop and start) is left out: it would only
@@ -24,6 +24,11 @@ def no_quota(docs):
     docs[:] = [d for d in docs if d.get("kind") != "ResourceQuota"]
 
 
+def no_isolation(docs):
+    """The tenant gets no NetworkPolicy: any pod of the cluster, another tenant's too, reaches their VMs."""
+    docs[:] = [d for d in docs if d.get("kind") != "NetworkPolicy"]
+
+
 def service_selects_nothing(docs):
     """The SSH Service's selector matches no pod: the NodePort answers nothing."""
     for service in of_kind(docs, "Service"):
@@ -35,6 +40,7 @@ def service_selects_nothing(docs):
     [
         pytest.param(no_key, marks=pytest.mark.breaks("D21.4"), id="no-key"),
         pytest.param(no_quota, marks=pytest.mark.breaks("D21.6"), id="no-quota"),
+        pytest.param(no_isolation, marks=pytest.mark.breaks("D21.7"), id="no-isolation"),
         pytest.param(service_selects_nothing, marks=pytest.mark.breaks("D21.4"), id="service-selects-nothing"),
     ],
 )
