@@ -12,8 +12,9 @@ namespace first, the conformance subset and `helm test` run there, and productio
 if all pass. The test releases a broken image (a site that refuses to start) while users browse
 production: staging stops it, production keeps its revision, its images and every request.
 
-On the 2-CPU local node production runs 2 api + 2 public pods here and staging 1 + 1, so that
-both fit next to each other (each pod requests 100m).
+On the 2-CPU local node production runs 2 api + 2 public pods here and staging 1 + 1, every pod
+requesting 20m (the "small" size): both fit beside the course-size stage of the course lane, and
+this module runs in a lane of its own with the other small stages that load the site.
 
 One id per requirement, each checked on the rendered chart and on the cluster: DEBUG off (D19.1),
 restricted Pod Security (D19.2: the namespace refuses a pod that breaks it and admits one that
@@ -38,6 +39,8 @@ from kubedefis.harness import stage as stack
 from kubedefis.stack import deploy, images, release
 
 PRESET = "defi19"
+SIZE = "small"  # checks neither requests nor the course's counts (its counts: OVERRIDES)
+LANE = "load"  # it loads the site: beside the course lane, not beside défi 20 (see harness.plugin.lane_of)
 CHART = paths.REPO_ROOT / "chart"
 RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",
@@ -327,6 +330,7 @@ def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, si
             context=cluster.kube.context,
             suite=release.DEFAULT_SUITE,
             helm_timeout=150,
+            size="small",
         ),
         cluster.kube,
         cluster.helm(),
