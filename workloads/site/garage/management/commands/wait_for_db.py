@@ -1,10 +1,23 @@
-"""`manage.py wait_for_db --timeout 60`: block until PostgreSQL accepts connections (init containers)."""
+"""`manage.py wait_for_db --timeout 60`: block until PostgreSQL accepts connections (init containers).
 
+A database that is still starting refuses connections; a host name that does not resolve is, past
+a short while, a wrong setting (POSTGRES_HOST): the Service or the StatefulSet pod behind a right
+name gets its DNS record seconds after it is created, before it is ready. Such a name fails the
+command after --unresolved-timeout seconds, saying so, instead of waiting out --timeout: the
+migrate Job's attempts then fail fast and the installer reports why (kubedefis.core.kube.why_stuck).
+"""
+
+import re
 import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
+
+# libpq's and psycopg's words for a name the resolver does not know.
+UNRESOLVED = re.compile(
+    r"could not translate host name|failed to resolve host|Name or service not known", re.I
+)
 
 
 class Command(BaseCommand):
@@ -13,11 +26,27 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
         parser.add_argument("--interval", type=float, default=1.0, help="seconds between tries (default 1)")
+        parser.add_argument(
+            "--unresolved-timeout",
+            type=float,
+            default=30.0,
+            help="seconds a host name may stay unresolved before the command gives up (default 30)",
+        )
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: default)")
 
-    def handle(self, *args: Any, timeout: float, interval: float, database: str, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        timeout: float,
+        interval: float,
+        unresolved_timeout: float,
+        database: str,
+        **options: Any,
+    ) -> None:
         connection = connections[database]
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = start + timeout
+        unresolved_since: float | None = None
         attempt = 0
         while True:
             attempt += 1
@@ -28,7 +57,18 @@ class Command(BaseCommand):
             except OperationalError as exc:
                 connection.close()
                 error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                if time.monotonic() + interval > deadline:
+                now = time.monotonic()
+                if UNRESOLVED.search(str(exc)):
+                    unresolved_since = now if unresolved_since is None else unresolved_since
+                    if now + interval - unresolved_since > unresolved_timeout:
+                        host = connection.settings_dict.get("HOST") or "(default)"
+                        raise CommandError(
+                            f"database {database!r}: host {host!r} does not resolve after"
+                            f" {now - unresolved_since:.0f}s (is the database host setting right?): {error}"
+                        ) from None
+                else:
+                    unresolved_since = None
+                if now + interval > deadline:
                     raise CommandError(
                         f"database {database!r} unavailable after {timeout:g}s: {error}"
                     ) from None
