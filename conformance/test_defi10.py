@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from kubedefis.core import kube, manifests, timeouts
+from kubedefis.core.waits import Check, wait_for
 from kubedefis.harness import checks
 from kubedefis.harness import stage as stack
 
@@ -146,7 +147,8 @@ def test_every_hung_container_is_restarted(suite, cluster, namespace, installed)
     for h in hung:
         stack.freeze_container(cluster, pods_by_name[h.pod], h.container)
     pending = list(hung)
-    while pending:
+
+    def each_restarted_or_past_its_deadline() -> Check[None]:
         elapsed = time.monotonic() - start
         for h in list(pending):
             current = cluster.kube.core.read_namespaced_pod(h.pod, namespace)
@@ -155,8 +157,15 @@ def test_every_hung_container_is_restarted(suite, cluster, namespace, installed)
                 pending.remove(h)
             elif elapsed > h.deadline:
                 pending.remove(h)
-        if pending:
-            time.sleep(2)
+        return Check(not pending, state=f"waiting for {[h.where for h in pending]}")
+
+    # Each container is judged against its own deadline inside the poll; the wait's bound is the longest.
+    wait_for(
+        "every frozen container restarted or past its deadline",
+        each_restarted_or_past_its_deadline,
+        timeout=max((h.deadline for h in hung), default=0) + 30,
+        interval=2,
+    )
     for h in hung:
         expected = f"restarted within {h.deadline:.0f}s of hanging, by its liveness probe"
         if h.restarted_after is None:
