@@ -28,6 +28,7 @@ def _install(args: argparse.Namespace, status: Status) -> None:
     with build_lock(status):
         built = kubevirt.install(client, spec, status, timeouts.KUBEVIRT_INSTALL)
     print(f"export KUBECONFIG={spec.kubeconfig}")
+    print(f"images: {'upstream' if built.upstream else 'ours'}, {built.images.operator} ...")
     print(f"virtctl: {built.virtctl}")
     print(f"guest image: {built.guest_image}")
 
@@ -39,5 +40,8 @@ def register(subparsers: Any) -> None:
         "kubevirt",
         "défi 21: KubeVirt (virtual machines), built offline",
         build=("build KubeVirt's images, virtctl and manifests, offline (cached)", _build),
-        install=("install KubeVirt on the local kind cluster", _install),
+        install=(
+            "install KubeVirt on the local kind cluster (upstream's images if the cluster was made online)",
+            _install,
+        ),
     )

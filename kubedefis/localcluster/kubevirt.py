@@ -15,6 +15,10 @@ with Bazel on CentOS Stream RPMs; here:
   workloads/ (Debian's nftables, libvirt and QEMU);
 - the release manifests rendered with the module's own manifest-templator, as upstream's
   hack/build-manifests.sh does, pointing at our image refs.
+
+Online (a cluster made from kind's upstream node image), the same templates are rendered for
+upstream's images (quay.io/kubevirt/virt-operator:v1.7.0, ...), which the node pulls by those names:
+only virtctl and the templator are built then (`TOOLS`, no cgo), or taken from the offline build.
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from kubedefis.core import paths, versions
+from kubedefis.core.errors import KubedefisError
 from kubedefis.core.shell import Status, run
 from kubedefis.localcluster import gobuild
 from kubedefis.localcluster.components import ImageSpec, build_image
@@ -32,6 +39,7 @@ from kubedefis.localcluster.components import ImageSpec, build_image
 MODULE = "kubevirt.io/kubevirt"
 NAMESPACE = "kubevirt"
 IMAGE_PREFIX = "kubedefis"
+UPSTREAM_PREFIX = "quay.io/kubevirt"  # where upstream's release manifests take every component from
 NONROOT = "1001"  # upstream's nonroot-user (BUILD.bazel passwd-image)
 # What the launcher image carries in /usr/bin besides virt-launcher (upstream's virt-launcher-tar).
 LAUNCHER_HELPERS = ("virt-launcher-monitor", "virt-probe", "virt-tail", "virt-freezer")
@@ -58,6 +66,8 @@ def _version_ldflags(version: str) -> tuple[str, ...]:
     return tuple(f"-X 'kubevirt.io/client-go/version.{key}={value}'" for key, value in values.items())
 
 
+_REPLACES = tuple((name, f"{name}@{versions.KUBEVIRT}") for name in ("kubevirt.io/api", "kubevirt.io/client-go"))
+
 KUBEVIRT = gobuild.GoTool(
     "kubevirt",
     MODULE,
@@ -67,7 +77,19 @@ KUBEVIRT = gobuild.GoTool(
     cgo=True,
     tags=("libvirt_dlopen",),
     ldflags=_version_ldflags(versions.KUBEVIRT),
-    replaces=tuple((name, f"{name}@{versions.KUBEVIRT}") for name in ("kubevirt.io/api", "kubevirt.io/client-go")),
+    replaces=_REPLACES,
+)
+
+# The online path's build: what no image carries (virtctl) and what renders the manifests. Pure Go,
+# as upstream builds virtctl; minutes instead of the full build's cgo one.
+TOOLS = gobuild.GoTool(
+    "kubevirt-tools",
+    MODULE,
+    versions.KUBEVIRT,
+    ("./cmd/virtctl", "./tools/manifest-templator"),
+    how="source",
+    ldflags=_version_ldflags(versions.KUBEVIRT),
+    replaces=_REPLACES,
 )
 
 
@@ -81,6 +103,26 @@ class KubevirtImages:
 
     def all(self) -> list[str]:
         return [self.operator, self.api, self.controller, self.handler, self.launcher]
+
+
+@dataclass(frozen=True)
+class Release:
+    """Where a KubeVirt install takes its images from: <prefix>/<component>:<tag>, the operator's rule."""
+
+    prefix: str
+    tag: str = versions.KUBEVIRT
+
+    def image(self, component: str) -> str:
+        return f"{self.prefix}/{component}:{self.tag}"
+
+    def images(self) -> KubevirtImages:
+        return KubevirtImages(
+            *(self.image(c) for c in ("virt-operator", "virt-api", "virt-controller", "virt-handler", "virt-launcher"))
+        )
+
+
+OFFLINE = Release(IMAGE_PREFIX)  # our images, built here and loaded into the node
+UPSTREAM = Release(UPSTREAM_PREFIX)  # upstream's, pulled by the node from their registry
 
 
 def module_dir() -> Path:
@@ -112,7 +154,7 @@ def plain_image_specs(built: Path) -> list[ImageSpec]:
 
 def image_ref(component: str) -> str:
     """The name virt-operator gives a component's image: <its own prefix>/<component>:<its own tag>."""
-    return f"{IMAGE_PREFIX}/{component}:{versions.KUBEVIRT}"
+    return OFFLINE.image(component)
 
 
 def build_binaries(status: Status) -> Path:
@@ -127,20 +169,53 @@ def build_plain_images(built: Path, status: Status) -> list[str]:
 
 
 def virtctl() -> Path:
-    return KUBEVIRT.binary("virtctl")
+    """The offline build's virtctl, else the online path's (TOOLS)."""
+    return (KUBEVIRT if KUBEVIRT.built() else TOOLS).binary("virtctl")
+
+
+def build_tools(status: Status) -> Path:
+    """virtctl and the manifest templator for the online path: the full build's if there, else TOOLS."""
+    if KUBEVIRT.built():
+        return KUBEVIRT.out_dir
+    return gobuild.build(TOOLS, status).out_dir
 
 
 # --- manifests -------------------------------------------------------------------------------------
 
 
-def render_manifests(built: Path) -> tuple[str, str]:
-    """kubevirt-operator.yaml and kubevirt-cr.yaml as upstream renders them, for our images.
+def templator_variables(release: Release, included: Path, logo: Path) -> list[str]:
+    """The templator's second pass (--process-vars), as upstream's hack/build-manifests.sh gives it."""
+    return [
+        f"--namespace={NAMESPACE}",
+        f"--container-prefix={release.prefix}",
+        f"--container-tag={release.tag}",
+        "--image-pull-policy=IfNotPresent",
+        "--verbosity=2",
+        # Read whatever the manifest (for the OLM bundle): give it the module's logo.
+        f"--kubevirt-logo-path={logo}",
+        f"--input-file={included}",
+    ]
+
+
+def operator_image(operator_yaml: str) -> tuple[str, str | None]:
+    """The virt-operator Deployment's image and its KUBEVIRT_VERSION, from a rendered operator manifest."""
+    for doc in yaml.safe_load_all(operator_yaml):
+        if doc and doc.get("kind") == "Deployment" and doc["metadata"]["name"] == "virt-operator":
+            container = doc["spec"]["template"]["spec"]["containers"][0]
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            return container["image"], env.get("KUBEVIRT_VERSION")
+    raise KubedefisError("the rendered operator manifest has no virt-operator Deployment")
+
+
+def render_manifests(built: Path, release: Release = OFFLINE) -> tuple[str, str]:
+    """kubevirt-operator.yaml and kubevirt-cr.yaml as upstream renders them, for `release`'s images.
 
     Upstream's hack/build-manifests.sh runs the templator twice: first it inlines the generated
     manifests (CRD, RBAC), then it fills the variables. The operator's image is
     <prefix>/virt-operator:<tag>, and the operator names every other image the same way
-    (kubedefis/virt-api:v1.7.0, ...): hence `image_ref`. (The templator's per-image flags would not
-    help: v1.7.0 renders the operator's Deployment before reading them.)
+    (kubedefis/virt-api:v1.7.0 offline, quay.io/kubevirt/virt-api:v1.7.0 online): hence `Release`.
+    (The templator's per-image flags would not help: v1.7.0 renders the operator's Deployment before
+    reading them.) The result is checked: the operator runs `release`'s image of this version.
     """
     templator = built / "manifest-templator"
     source = module_dir() / "manifests"
@@ -158,18 +233,14 @@ def render_manifests(built: Path) -> tuple[str, str]:
                     ]
                 ).stdout
             )
-            variables = [
-                f"--namespace={NAMESPACE}",
-                f"--container-prefix={IMAGE_PREFIX}",
-                f"--container-tag={versions.KUBEVIRT}",
-                "--image-pull-policy=IfNotPresent",
-                "--verbosity=2",
-                # Read whatever the manifest (for the OLM bundle): give it the module's logo.
-                f"--kubevirt-logo-path={module_dir() / 'assets/kubevirt_logo.png'}",
-                f"--input-file={included}",
-            ]
+            variables = templator_variables(release, included, module_dir() / "assets/kubevirt_logo.png")
             rendered.append(run([str(templator), "--process-vars", *variables]).stdout)
     operator, cr = rendered
+    image, version = operator_image(operator)
+    if (image, version) != (release.image("virt-operator"), release.tag):
+        raise KubedefisError(
+            f"the rendered operator runs {image} (KUBEVIRT_VERSION {version}), not {release.image('virt-operator')}"
+        )
     return operator, cr
 
 

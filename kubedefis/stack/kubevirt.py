@@ -7,6 +7,12 @@ built binaries and upstream's configuration files.
 
 Whether guests use KVM or QEMU's emulation is detected on the node's kernel, not written down:
 `spec.configuration.developerConfiguration.useEmulation` follows `kvm_usable`.
+
+Online, KubeVirt follows the cluster: on a cluster made from kind's upstream node image
+(KUBEDEFIS_OFFLINE=0, or the auto mode where a registry answers) the same manifests are rendered for
+upstream's images, which the node pulls by their upstream names (through KUBEDEFIS_REGISTRY_MIRROR
+where one is set); nothing of KubeVirt is built but virtctl and the templator. The guest's
+containerDisk stays ours (no registry has it): built and loaded either way.
 """
 
 from __future__ import annotations
@@ -61,6 +67,11 @@ class Built:
     cr_manifest: Path
     virtctl: Path
     guest_image: str
+    upstream: bool = False  # upstream's images, pulled by the node; else ours, loaded into it
+
+    def to_load(self) -> list[str]:
+        """The local images the node needs copied in (upstream's it pulls itself)."""
+        return [self.guest_image] if self.upstream else [*self.images.all(), self.guest_image]
 
 
 # --- images from our Dockerfiles ------------------------------------------------------------------------
@@ -186,13 +197,32 @@ def build_all(status: Status) -> Built:
     refs = builds.KubevirtImages(
         operator, api, controller, builds.image_ref("virt-handler"), builds.image_ref("virt-launcher")
     )
-    operator_yaml, cr_yaml = builds.render_manifests(built)
-    out = paths.work_dir() / "kubevirt" / versions.KUBEVIRT
+    manifests = write_manifests(built, builds.OFFLINE, paths.work_dir() / "kubevirt" / versions.KUBEVIRT)
+    guest = build_guest_image(status)
+    return Built(refs, *manifests, builds.virtctl(), guest)
+
+
+def write_manifests(templator_dir: Path, release: builds.Release, out: Path) -> tuple[Path, Path]:
+    """The operator and CR manifests rendered for `release`, written in `out`; their paths."""
+    operator_yaml, cr_yaml = builds.render_manifests(templator_dir, release)
     out.mkdir(parents=True, exist_ok=True)
     (out / "kubevirt-operator.yaml").write_text(operator_yaml)
     (out / "kubevirt-cr.yaml").write_text(cr_yaml)
+    return out / "kubevirt-operator.yaml", out / "kubevirt-cr.yaml"
+
+
+def build_upstream(status: Status) -> Built:
+    """The online path's artefacts: virtctl, upstream's manifests for upstream's images, our guest image."""
+    tools = builds.build_tools(status)
+    out = paths.work_dir() / "kubevirt" / versions.KUBEVIRT / "upstream"
+    manifests = write_manifests(tools, builds.UPSTREAM, out)
     guest = build_guest_image(status)
-    return Built(refs, out / "kubevirt-operator.yaml", out / "kubevirt-cr.yaml", builds.virtctl(), guest)
+    return Built(builds.UPSTREAM.images(), *manifests, builds.virtctl(), guest, upstream=True)
+
+
+def upstream_cluster(local: provider.ClusterSpec) -> bool:
+    """Whether the cluster was made online (kind's upstream node image): then KubeVirt is upstream's too."""
+    return local.node_image == versions.UPSTREAM_NODE_IMAGE
 
 
 def kubevirt_cr(rendered: str, use_emulation: bool) -> dict[str, Any]:
@@ -204,12 +234,16 @@ def kubevirt_cr(rendered: str, use_emulation: bool) -> dict[str, Any]:
 
 
 def install(client: kube.Kube, local: provider.ClusterSpec, status: Status, timeout: float) -> Built:
-    """Build (cached), load into the node, apply the operator, then the CR; wait for phase Deployed."""
-    built = build_all(status)
-    provider.load_images(local, [*built.images.all(), built.guest_image], status)
+    """Build (cached), load into the node, apply the operator, then the CR; wait for phase Deployed.
+
+    On an online cluster (`upstream_cluster`), upstream's images instead, pulled by the node.
+    """
+    built = build_upstream(status) if upstream_cluster(local) else build_all(status)
+    provider.load_images(local, built.to_load(), status)
     use_kvm, why = builds.detect_kvm()
     status.info(f"guests: {'KVM' if use_kvm else 'QEMU emulation (useEmulation: true)'}: {why}")
-    with status.step(f"Installing KubeVirt {versions.KUBEVIRT}"):
+    origin = f"upstream's images ({builds.UPSTREAM_PREFIX})" if built.upstream else "our images"
+    with status.step(f"Installing KubeVirt {versions.KUBEVIRT}, {origin}"):
         provider.apply_manifest(local, built.operator_manifest.read_text())
         kube.wait_deployment(client, NAMESPACE, "virt-operator", timeout)
         cr = kubevirt_cr(built.cr_manifest.read_text(), use_emulation=not use_kvm)
