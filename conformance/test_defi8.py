@@ -149,11 +149,14 @@ def test_rendered_rolling_update_settings(suite, rendered):
         for container in manifests.containers(dep):
             if not container.get("readinessProbe"):
                 findings.append(checks.Finding(where, "a readiness probe", "none"))
-            command = (container.get("lifecycle") or {}).get("preStop", {}).get("exec", {}).get("command") or []
+            pre_stop = (container.get("lifecycle") or {}).get("preStop") or {}
+            command = (pre_stop.get("exec") or {}).get("command") or []
             match = re.search(r"(?:^|[\s/])sleep\s+(\d+)(?:\s|$|;)", " ".join(map(str, command)))
-            sleep = int(match.group(1)) if match else 0
+            # an exec'd sleep, or the kubelet's own sleep action (preStop.sleep.seconds, Kubernetes 1.30+)
+            sleep = int(match.group(1)) if match else int((pre_stop.get("sleep") or {}).get("seconds") or 0)
             if sleep <= ENDPOINT_PROPAGATION:
-                findings.append(checks.Finding(where, f"a preStop sleep > {ENDPOINT_PROPAGATION}s", str(command)))
+                found = str(command or pre_stop or "none")
+                findings.append(checks.Finding(where, f"a preStop sleep > {ENDPOINT_PROPAGATION}s", found))
             grace = spec.get("terminationGracePeriodSeconds", 30)
             if grace <= sleep + GUNICORN_GRACEFUL:
                 findings.append(
@@ -199,9 +202,11 @@ def test_revision_history_recorded(suite, cluster, namespace, values):
     name = public(cluster, namespace, suite).name
     history = cluster.kubectl_run("rollout", "history", f"deployment/{name}", "-n", namespace)
     revisions = [line.split()[0] for line in history.splitlines() if line.strip()[:1].isdigit()]
-    assert len(revisions) >= 2, f"one revision only:\n{history}"
+    assert len(revisions) >= 2, f"expected 2 revisions or more of deployment/{name}, found {revisions}:\n{history}"
     helm_history = cluster.helm().history(suite.target.release, namespace)
-    assert len(helm_history) >= 2 and helm_history[-1]["status"] == "deployed", helm_history
+    assert len(helm_history) >= 2 and helm_history[-1]["status"] == "deployed", (
+        f"expected 2 Helm revisions or more, the last deployed, found {helm_history}"
+    )
 
 
 @pytest.mark.disruptive

@@ -5,7 +5,9 @@ The HPA reads the pods' CPU from metrics-server and compares it with their reque
 60 % on average it adds pods, at most up to 10. The test loads both apps with uncached reads
 (Locust `CpuHog` users) until each HPA (api and public) has scaled its Deployment above its minimum of 3, then stops the
 load and waits until both are back at 3; it reports the time each took to scale out, and to scale in. The défi 9 preset
-shortens the scale-down stabilisation window from 300 s to 30 s so this does not take five minutes.
+shortens the scale-down stabilisation window from 300 s to 30 s so this does not take five minutes: our stage is held to
+it, a group's is not (the course does not ask it; the scale-in wait grows with the HPAs' windows).
+An HPA may be written in autoscaling/v1 (`targetCPUUtilizationPercentage`, as `kubectl autoscale` makes it) or v2.
 
 "Above the minimum" is the replica count the HPA sets on the Deployment (its desired count);
 how many of the new pods become Ready is recorded, not required: it depends on the node's free
@@ -27,6 +29,8 @@ from kubedefis.harness import stage as stack
 
 PRESET = "defi9"
 MIN, MAX, TARGET = 3, 10, 60
+DEFAULT_WINDOW = 300  # seconds: Kubernetes' scale-down stabilisation window when the HPA sets none
+OUR_WINDOW = 30  # the défi 9 preset's, which timeouts.HPA_SCALE_IN allows for
 COMPONENTS = ("api", "public")
 LOAD_USERS = 12
 LOAD_BOUND = 600  # seconds: the load never outlives this
@@ -79,8 +83,17 @@ def describe(cluster, namespace, hpas) -> str:
     return "; ".join(parts)
 
 
-def _hpa_findings(objects, target) -> list[checks.Finding]:
-    """The HPAs' settings; with the Deployments among the objects (rendered chart), each one's HPA and CPU request."""
+def scale_down_window(spec) -> int:
+    """An HPA's scale-down stabilisation window in seconds (300 when unset, as in autoscaling/v1)."""
+    window = ((spec.get("behavior") or {}).get("scaleDown") or {}).get("stabilizationWindowSeconds")
+    return DEFAULT_WINDOW if window is None else int(window)
+
+
+def _hpa_findings(objects, target, short_window: bool = True) -> list[checks.Finding]:
+    """The HPAs' settings; with the Deployments among the objects (rendered chart), each one's HPA and CPU request.
+
+    short_window: hold the HPAs to a scale-down window shorter than the default (our stage's, not the course's).
+    """
     findings = []
     targets = {}
     for obj in objects:
@@ -96,11 +109,15 @@ def _hpa_findings(objects, target) -> list[checks.Finding]:
                 )
             )
         cpu = [m for m in spec.get("metrics") or [] if (m.get("resource") or {}).get("name") == "cpu"]
-        utilization = (cpu[0]["resource"].get("target") or {}).get("averageUtilization") if cpu else None
+        utilization = (
+            (cpu[0]["resource"].get("target") or {}).get("averageUtilization")
+            if cpu
+            else spec.get("targetCPUUtilizationPercentage")  # autoscaling/v1
+        )
         if utilization != TARGET:
             findings.append(checks.Finding(where, f"CPU target {TARGET}%", str(utilization)))
-        window = ((spec.get("behavior") or {}).get("scaleDown") or {}).get("stabilizationWindowSeconds")
-        if window is None or window >= 300:
+        if short_window and scale_down_window(spec) >= DEFAULT_WINDOW:
+            window = ((spec.get("behavior") or {}).get("scaleDown") or {}).get("stabilizationWindowSeconds")
             findings.append(checks.Finding(where, "a scale-down window shorter than the default 300 s", str(window)))
     if not any(o.get("kind") == "Deployment" for o in objects):
         return findings  # the live HPAs alone
@@ -121,9 +138,11 @@ def _hpa_findings(objects, target) -> list[checks.Finding]:
 
 
 @pytest.mark.static
-@pytest.mark.requirement("D9.1", "an HPA per Deployment (api, public): CPU 60 %, 3 to 10 pods, short scale-down window")
+@pytest.mark.requirement(
+    "D9.1", "an HPA per Deployment (api, public): CPU 60 %, 3 to 10 pods (our stage: a short scale-down window)"
+)
 def test_rendered_autoscalers(suite, rendered):
-    checks.require("D9.1 autoscalers", _hpa_findings(rendered, suite.target))
+    checks.require("D9.1 autoscalers", _hpa_findings(rendered, suite.target, short_window=not suite.target.deployed))
 
 
 @pytest.mark.requirement("D9.1", "the live HPAs: CPU 60 %, 3 to 10 pods, with metrics from metrics-server")
@@ -135,7 +154,7 @@ def test_live_autoscalers_read_metrics(suite, cluster, namespace, hpas, deployme
     ]
     for obj in objects:
         obj["kind"] = "HorizontalPodAutoscaler"
-    checks.require("D9.1 autoscalers", _hpa_findings(objects, suite.target))
+    checks.require("D9.1 autoscalers", _hpa_findings(objects, suite.target, short_window=not suite.target.deployed))
 
     def measured() -> Check[None]:
         cpus = {c: hpa_state(cluster, namespace, n)[1] for c, n in hpas.items()}
@@ -220,10 +239,16 @@ def test_scale_out_under_load_and_back(suite, cluster, namespace, hpas, deployme
         done = all(d == MIN and c == MIN for d, c in counts.values())
         return Check(done, state=describe(cluster, namespace, hpas))
 
+    windows = [
+        scale_down_window(
+            manifests.live(cluster.kube.autoscaling.read_namespaced_horizontal_pod_autoscaler(n, namespace))["spec"]
+        )
+        for n in hpas.values()
+    ]
     wait_for(
         "both HPAs back to 3 replicas",
         back_to_min,
-        timeout=timeouts.HPA_SCALE_IN,
+        timeout=timeouts.HPA_SCALE_IN + max(0, max(windows) - OUR_WINDOW),  # a group's HPAs may keep the default
         interval=3.0,
         evidence=lambda: kube.recent_events(cluster.kube, namespace),
     )

@@ -10,6 +10,8 @@
   valueFrom: {configMapKeyRef: {name: garagiste-env, key: DB_USER}}
 - name: ALLOWED_HOSTS
   valueFrom: {configMapKeyRef: {name: garagiste-env, key: ALLOWED_HOSTS}}
+- name: DEBUG
+  valueFrom: {configMapKeyRef: {name: garagiste-env, key: DEBUG}}
 - name: DB_PASSWORD
   valueFrom: {secretKeyRef: {name: garagiste-secret, key: DB_PASSWORD}}
 - name: SECRET_KEY
@@ -17,5 +19,5 @@
 {{- end }}
 
 {{- define "garagiste.run" -}}
-export POSTGRES_HOST="$DB_HOST" POSTGRES_PORT="$DB_PORT" POSTGRES_DB="$DB_NAME" POSTGRES_USER="$DB_USER" POSTGRES_PASSWORD="$DB_PASSWORD" DJANGO_SECRET_KEY="$SECRET_KEY" DJANGO_ALLOWED_HOSTS="$ALLOWED_HOSTS"; exec {{ . }}
+export POSTGRES_HOST="$DB_HOST" POSTGRES_PORT="$DB_PORT" POSTGRES_DB="$DB_NAME" POSTGRES_USER="$DB_USER" POSTGRES_PASSWORD="$DB_PASSWORD" DJANGO_SECRET_KEY="$SECRET_KEY" DJANGO_ALLOWED_HOSTS="$ALLOWED_HOSTS" DJANGO_DEBUG="$DEBUG"; exec {{ . }}
 {{- end }}
