@@ -15,9 +15,10 @@ from kubedefis.stack import kubeflow
 
 
 def _build(args: argparse.Namespace, status: Status) -> None:
+    """Offline, everything; online (KUBEDEFIS_OFFLINE=0, or a registry answers), the training image only."""
     engine.ensure_docker(status)
     with build_lock(status):
-        built = kubeflow.build_all(status)
+        built = kubeflow.build_all(status, upstream=not plan.offline_mode(status))
     print(f"{built.trainer_image}\n{built.jobset_image}\n{built.runtime_image}")
 
 
@@ -29,6 +30,8 @@ def _install(args: argparse.Namespace, status: Status) -> None:
             client, Helm(tools.helm, str(spec.kubeconfig)), spec, status, timeouts.KUBEFLOW_INSTALL
         )
     print(f"export KUBECONFIG={spec.kubeconfig}")
+    mode = "upstream's, pulled by the node" if kubeflow.upstream_controllers(spec) else "built here, loaded"
+    print(f"controllers ({mode}): {built.trainer_image}, {built.jobset_image}")
     print(f"training image: {built.runtime_image}")
 
 
@@ -38,6 +41,9 @@ def register(subparsers: Any) -> None:
         subparsers,
         "kubeflow",
         "défi 22: Kubeflow Trainer, JobSet and the MNIST training image",
-        build=("build the controllers' images and the training image, offline (cached)", _build),
-        install=("install Kubeflow Trainer and JobSet on the local kind cluster", _install),
+        build=("build the controllers' images (offline only) and the training image (cached)", _build),
+        install=(
+            "install Kubeflow Trainer and JobSet on the local kind cluster (upstream's images if it was made online)",
+            _install,
+        ),
     )

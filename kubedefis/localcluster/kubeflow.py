@@ -5,6 +5,9 @@ two `go install` of about 5 minutes each on 2 cores, cached like every other Go 
 folder is the stamp). Each module is built with its own go.mod (no replace directives, no cgo), so
 the dependency versions are the ones upstream tested. Upstream's images run `/manager` as a non-root
 user; ours are the same shape, so the charts from the module zips run them unchanged.
+
+Online (a cluster made from upstream's node image), upstream's images are used instead
+(`upstream_image_refs`) and nothing is built here.
 """
 
 from __future__ import annotations
@@ -45,6 +48,16 @@ def image_refs() -> KubeflowImages:
     return KubeflowImages(
         trainer=f"kubedefis/trainer-controller-manager:{versions.KUBEFLOW_TRAINER}",
         jobset=f"kubedefis/jobset:{versions.JOBSET}",
+    )
+
+
+def upstream_image_refs() -> KubeflowImages:
+    """The images upstream publishes (the online path pulls them): the trainer chart's default image, and
+    JobSet's release image (Kubeflow's own manifests rename JobSet's staging image to it,
+    manifests/third-party/jobset; the chart in the module zip still names the staging one)."""
+    return KubeflowImages(
+        trainer=f"ghcr.io/kubeflow/trainer/trainer-controller-manager:{versions.KUBEFLOW_TRAINER}",
+        jobset=f"registry.k8s.io/jobset/jobset:{versions.JOBSET}",
     )
 
 

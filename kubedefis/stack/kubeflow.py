@@ -8,6 +8,12 @@ dependency serves only the data cache, which stays off, so it is dropped from ou
 
 Requests are sized for a 2-core node that also runs the course's stack: JobSet asks 500m by
 default, the trainer nothing; here 50m each, so that a TrainJob of two 500m pods still fits.
+
+Online (the cluster was made from upstream's node image: `KUBEDEFIS_OFFLINE=0`, or the auto mode
+found a registry, kubedefis.localcluster.plan), the controllers are upstream's images under their
+upstream names, pulled by the node (through KUBEDEFIS_REGISTRY_MIRROR when set), and nothing is
+built with Go; the chart is the same. The training image is ours in both modes (Debian's torch and
+the training split: no registry publishes it), built here and loaded into the node.
 """
 
 from __future__ import annotations
@@ -101,11 +107,25 @@ def prepare_chart() -> Path:
     return out
 
 
+def split_registry(repository: str) -> tuple[str, str]:
+    """`ghcr.io/kubeflow/x` -> (ghcr.io, kubeflow/x); a name without a registry host is Docker Hub's."""
+    first, _, rest = repository.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return "docker.io", repository
+
+
 def chart_values(trainer_image: str, jobset_image: str) -> dict[str, Any]:
+    """Values for the trainer chart: these two images, small requests, no upstream runtimes.
+
+    The trainer chart joins registry and repository (and drops docker.io); JobSet's takes the
+    repository whole.
+    """
     trainer_repo, trainer_tag = trainer_image.rsplit(":", 1)
+    trainer_registry, trainer_path = split_registry(trainer_repo)
     jobset_repo, jobset_tag = jobset_image.rsplit(":", 1)
     return {
-        "image": {"registry": "docker.io", "repository": trainer_repo, "tag": trainer_tag},
+        "image": {"registry": trainer_registry, "repository": trainer_path, "tag": trainer_tag},
         "manager": {"resources": CONTROLLER_RESOURCES},
         "runtimes": {"defaultEnabled": False},  # upstream's runtimes pull CUDA images and an installer from Docker Hub
         "jobset": {
@@ -119,9 +139,16 @@ def chart_values(trainer_image: str, jobset_image: str) -> dict[str, Any]:
 # --- install ------------------------------------------------------------------------------------------
 
 
-def build_all(status: Status) -> Installed:
-    """Every défi 22 artefact (cached): both controllers' images, the training image, the chart."""
-    controllers = builds.build_controller_images(status)
+def upstream_controllers(local: provider.ClusterSpec | None) -> bool:
+    """Whether the controllers are upstream's images: the cluster is the online path's (made from
+    upstream's node image), or no local node to load ours into."""
+    return local is None or local.node_image == versions.UPSTREAM_NODE_IMAGE
+
+
+def build_all(status: Status, upstream: bool = False) -> Installed:
+    """Every défi 22 artefact (cached): the controllers' images (upstream's refs if `upstream`: nothing
+    built), the training image, the chart."""
+    controllers = builds.upstream_image_refs() if upstream else builds.build_controller_images(status)
     runtime = build_runtime_image(status)
     prepare_chart()
     return Installed(controllers.trainer, controllers.jobset, runtime)
@@ -130,10 +157,15 @@ def build_all(status: Status) -> Installed:
 def install(
     client: kube.Kube, helm: Helm, local: provider.ClusterSpec | None, status: Status, timeout: float
 ) -> Installed:
-    """Build (cached), load into the local node, `helm upgrade --install`, wait for both controllers."""
-    built = build_all(status)
+    """Build (cached), load into the local node, `helm upgrade --install`, wait for both controllers.
+
+    Online (upstream_controllers), only the training image is ours: the node pulls the controllers.
+    """
+    upstream = upstream_controllers(local)
+    built = build_all(status, upstream)
     if local is not None:
-        provider.load_images(local, [built.trainer_image, built.jobset_image, built.runtime_image], status)
+        ours = [built.runtime_image] if upstream else [built.trainer_image, built.jobset_image, built.runtime_image]
+        provider.load_images(local, ours, status)
     with status.step(f"Installing Kubeflow Trainer {versions.KUBEFLOW_TRAINER} and JobSet {versions.JOBSET}"):
         helm.upgrade_install(
             prepare_chart(),
