@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from kubedefis.core import kube, paths
+from kubedefis.core import kube, manifests, paths
 from kubedefis.core.errors import KubedefisError
 from kubedefis.core.helm import Helm
 from kubedefis.core.shell import Status, run
@@ -36,7 +36,8 @@ spec:
 
 
 def kubectl(spec: provider.ClusterSpec, *args: str, input: str | None = None) -> str:
-    return run([str(spec.kubectl), "--kubeconfig", str(spec.kubeconfig), *args], input=input).stdout
+    command = [str(spec.kubectl), "--kubeconfig", str(spec.kubeconfig), *args]
+    return manifests.kubectl_apply(command, input=input) if args[:1] == ("apply",) else run(command, input=input).stdout
 
 
 def ensure_namespace(spec: provider.ClusterSpec, namespace: str) -> None:

@@ -8,6 +8,7 @@ target file or kubectl.
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import yaml
 from kubernetes.client import ApiClient
 from kubernetes.utils.quantity import parse_quantity
 
-from kubedefis.core.errors import KubedefisError
+from kubedefis.core.errors import CommandError, KubedefisError
 from kubedefis.core.shell import run
 
 Obj = dict[str, Any]
@@ -51,7 +52,27 @@ def load(paths: list[Path]) -> list[dict[str, Any]]:
 def apply(kubectl: list[str], namespace: str, objects: list[dict[str, Any]]) -> None:
     """`kubectl apply` the objects into a namespace (kubectl: the command with its connection flags)."""
     text = yaml.safe_dump_all(objects, sort_keys=False)
-    run([*kubectl, "apply", "-n", namespace, "-f", "-"], input=text)
+    kubectl_apply([*kubectl, "apply", "-n", namespace, "-f", "-"], input=text)
+
+
+# kubectl validates what it applies against the API server's OpenAPI documents. While an aggregated
+# API flaps (metrics-server on a node whose two cores are busy), that download fails for a moment
+# ("failed to download openapi: the server could not find the requested resource", seen when four
+# lanes started at once): such an apply is tried again for a while; any other failure is final.
+OPENAPI_FLAP = "failed to download openapi"
+OPENAPI_FLAP_WINDOW = 60.0  # seconds
+
+
+def kubectl_apply(command: list[str], input: str | None = None) -> str:
+    """Run a `kubectl ... apply ...` command; tried again while the API server's OpenAPI is unavailable."""
+    deadline = time.monotonic() + OPENAPI_FLAP_WINDOW
+    while True:
+        try:
+            return run(command, input=input).stdout
+        except CommandError as exc:
+            if OPENAPI_FLAP not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(2)  # the aggregator re-reads an API's document every few seconds
 
 
 def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubedefis.core import kube
+from kubedefis.core import kube, manifests
 from kubedefis.core.errors import KubedefisError
 from kubedefis.core.helm import Helm
 from kubedefis.core.shell import Status, run
@@ -37,6 +37,8 @@ class ClusterHandle:
         return command
 
     def kubectl_run(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        if args[:1] == ("apply",) and check:
+            return manifests.kubectl_apply([*self.kubectl_command(), *args], input=input)
         return run([*self.kubectl_command(), *args], input=input, check=check).stdout
 
     def helm(self) -> Helm:

@@ -10,17 +10,21 @@ controller, metrics-server), and readiness waits with deadlines and evidence.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pytest_kind import KindCluster
 
-from kubedefis.core import kube, paths, versions
+from kubedefis.core import kube, manifests, paths, versions
 from kubedefis.core.errors import KubedefisError
 from kubedefis.core.shell import Status, run
 from kubedefis.core.waits import Check, wait_for
@@ -276,23 +280,65 @@ def addon_manifests(spec: ClusterSpec, names: tuple[str, ...]) -> str:
 def apply_manifest(spec: ClusterSpec, manifest: str) -> None:
     """`kubectl apply --server-side` of a multi-document manifest (add-ons, KubeVirt's release manifests)."""
     command = [str(spec.kubectl), "--kubeconfig", str(spec.kubeconfig), "apply", "--server-side", "--force-conflicts"]
-    run([*command, "-f", "-"], input=manifest)
+    manifests.kubectl_apply([*command, "-f", "-"], input=manifest)
 
 
 def install_addons(spec: ClusterSpec, client: kube.Kube, timeout: float) -> None:
-    """Ingress controller and metrics-server; the metrics API once its backend is reachable."""
-    apply_manifest(spec, addon_manifests(spec, ("traefik.yaml", "metrics-server.yaml")))
-    # One node, one CoreDNS: kubeadm's second replica only holds 100m of the node's CPU requests.
-    run([str(spec.kubectl), "--kubeconfig", str(spec.kubeconfig), "-n", "kube-system", "scale", "deployment",
-         "coredns", "--replicas=1"])  # fmt: skip
-    wait_ready(client, timeout)
-    apply_manifest(spec, addon_manifests(spec, ("metrics-apiservice.yaml",)))
-    wait_for(
-        "the metrics API (v1beta1.metrics.k8s.io) to be available",
-        lambda: kube.apiservice_available(client, "v1beta1.metrics.k8s.io"),
-        timeout=timeout,
-        evidence=lambda: kube.evidence(client, "kube-system", "metrics-server"),
-    )
+    """Ingress controller and metrics-server; the metrics API once its backend is reachable.
+
+    Every process that reaches the cluster comes here (`make up`, each pytest-xdist worker of the
+    suite): one at a time (a lock in the cluster's state folder), and not again while the add-ons
+    last applied (their digest, stamped) are all up; four workers applying them at once had made
+    the API server's OpenAPI flap under the first tests.
+    """
+    workloads = addon_manifests(spec, ("traefik.yaml", "metrics-server.yaml"))
+    metrics_api = addon_manifests(spec, ("metrics-apiservice.yaml",))
+    stamp = spec.state_dir / "addons.sha256"
+    digest = hashlib.sha256((workloads + metrics_api).encode()).hexdigest()
+    spec.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(spec.state_dir / "addons.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.is_file() and stamp.read_text() == digest and addons_ready(client):
+            return
+        stamp.unlink(missing_ok=True)
+        apply_manifest(spec, workloads)
+        # One node, one CoreDNS: kubeadm's second replica only holds 100m of the node's CPU requests.
+        run([str(spec.kubectl), "--kubeconfig", str(spec.kubeconfig), "-n", "kube-system", "scale", "deployment",
+             "coredns", "--replicas=1"])  # fmt: skip
+        wait_ready(client, timeout)
+        apply_manifest(spec, metrics_api)
+        wait_for(
+            "the metrics API (v1beta1.metrics.k8s.io) to be available",
+            lambda: kube.apiservice_available(client, METRICS_API),
+            timeout=timeout,
+            evidence=lambda: kube.evidence(client, "kube-system", "metrics-server"),
+        )
+        stamp.write_text(digest)
+
+
+METRICS_API = "v1beta1.metrics.k8s.io"
+
+
+def _readiness_checks(client: kube.Kube) -> list[tuple[str, str, Callable[[kube.Kube, str, str], Check[Any]]]]:
+    """(namespace, name, check) of what a ready cluster runs: every kube-system DaemonSet (the CNI), the add-ons."""
+    daemonsets = [ds.metadata.name for ds in client.apps.list_namespaced_daemon_set("kube-system").items]
+    return [
+        *(("kube-system", name, kube.daemonset_ready) for name in daemonsets),
+        ("kube-system", "coredns", kube.deployment_ready),
+        ("ingress", "traefik", kube.deployment_ready),
+        ("kube-system", "metrics-server", kube.deployment_ready),
+        ("local-path-storage", "local-path-provisioner", kube.deployment_ready),
+    ]
+
+
+def addons_ready(client: kube.Kube) -> bool:
+    """One look, no wait: the node Ready, every DaemonSet and add-on ready, the metrics API available."""
+    try:
+        if not kube.nodes_ready(client).done or not kube.apiservice_available(client, METRICS_API).done:
+            return False
+        return all(check(client, ns, name).done for ns, name, check in _readiness_checks(client))
+    except Exception:  # an object missing or the API away: not ready, install
+        return False
 
 
 def wait_ready(client: kube.Kube, timeout: float) -> None:
@@ -307,15 +353,7 @@ def wait_ready(client: kube.Kube, timeout: float) -> None:
         timeout=timeout,
         evidence=lambda: kube.evidence(client, "kube-system"),
     )
-    daemonsets = [ds.metadata.name for ds in client.apps.list_namespaced_daemon_set("kube-system").items]
-    checks = [
-        *(("kube-system", name, kube.daemonset_ready) for name in daemonsets),
-        ("kube-system", "coredns", kube.deployment_ready),
-        ("ingress", "traefik", kube.deployment_ready),
-        ("kube-system", "metrics-server", kube.deployment_ready),
-        ("local-path-storage", "local-path-provisioner", kube.deployment_ready),
-    ]
-    for namespace, name, check in checks:
+    for namespace, name, check in _readiness_checks(client):
         wait_for(
             f"{namespace}/{name} to be ready",
             lambda ns=namespace, n=name, c=check: c(client, ns, n),  # type: ignore[misc]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubedefis.core import kube, paths
+from kubedefis.core import kube, manifests, paths
 from kubedefis.core.errors import KubedefisError
 from kubedefis.core.helm import Helm, merge_values
 from kubedefis.core.shell import Status, run
@@ -122,7 +122,7 @@ class ReleaseWorkflow:
         manifest = f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n  labels:\n" + "".join(
             f"    {k}: {v}\n" for k, v in PSS_LABELS.items()
         )
-        run([*self.kubectl, "apply", "-f", "-"], input=manifest)
+        manifests.kubectl_apply([*self.kubectl, "apply", "-f", "-"], input=manifest)
 
     def install_staging(self) -> None:
         self.label_restricted(self.plan.staging)
