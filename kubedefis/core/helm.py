@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import os
+import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,26 @@ from kubedefis.core.errors import KubedefisError
 from kubedefis.core.shell import run
 
 GIVE_UP_POLL = 3.0  # seconds between two looks at why an install may never finish
+
+
+def _descendants(root: int) -> list[tuple[int, list[str]]]:
+    """(pid, argv) of every process below `root`, read from /proc (none where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    argv: dict[int, list[str]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])  # the command may hold spaces and parentheses
+            argv[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except (OSError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append((pid, argv.get(pid, [])))
+        todo += children.get(pid, [])
+    return found
 
 
 def merge_values(*layers: dict[str, Any]) -> dict[str, Any]:
@@ -103,12 +126,26 @@ class Helm:
                     break
                 reason = await asyncio.to_thread(give_up)
                 if reason:
-                    helm.cancel()  # pyhelm3 terminates the helm process
+                    self._terminate_own_helm(release)
+                    helm.cancel()
                     await asyncio.gather(helm, return_exceptions=True)
                     raise KubedefisError(f"helm upgrade --install {release} stopped: {reason}")
             return await helm
 
         return self._run(go())
+
+    def _terminate_own_helm(self, release: str) -> None:
+        """Stop the `helm upgrade` of the release that this process started: a stopped install must not run on.
+
+        pyhelm3 runs helm through `sh -c`; cancelling its task terminates the shell only, and helm,
+        holding the pipes pyhelm3 then reads to their end, ran until its own --timeout (10 minutes
+        for a stage whose migration could never succeed). helm handles SIGTERM: it cancels the
+        release's wait and exits.
+        """
+        for pid, argv in _descendants(os.getpid()):
+            if argv[:2] == [str(self.executable), "upgrade"] and release in argv:
+                with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                    os.kill(pid, signal.SIGTERM)
 
     def uninstall(self, release: str, namespace: str) -> None:
         async def go() -> None:
