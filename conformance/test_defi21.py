@@ -13,9 +13,12 @@ Not in `tox -e ci` (a VM under emulation takes a core; the budget is full): `tox
 
 from __future__ import annotations
 
+import datetime
+import re
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,10 @@ KUBEVIRT = ("kubevirt.io", "v1")
 HANDIN = "defi21"
 GUEST_USER = "debian"  # the image's cloud-init default user, who receives the tenant's key
 CONSOLE_MARKER = " ttyS0"  # the getty's banner on the serial console: "Debian GNU/Linux 13 vm1 ttyS0"
+# cloud-init's last words on the console (cloud-final prints them): the key and /data are in place.
+CLOUD_INIT_FINISHED = re.compile(r"^.*Cloud-init v\. \S+ finished at .*$", re.MULTILINE)
+# A Ready VMI's launcher pod is Ready: its Service lists it within seconds, unless it selects nothing.
+ENDPOINTS_AFTER_READY = 30 * timeouts.SCALE
 
 
 def handin_objects(handin: Path) -> list[dict[str, Any]]:
@@ -143,18 +150,120 @@ def ssh_endpoint(cluster, namespace: str, service: str) -> tuple[str, int]:
     return address, port
 
 
+@dataclass(frozen=True)
+class Guest:
+    """The tenant's VM as the checks see it from the cluster: its namespace, name and SSH Service."""
+
+    cluster: Any
+    namespace: str
+    vm: str
+    service: str
+
+    def console(self) -> str:
+        return console_log(self.cluster, self.namespace, self.vm)
+
+    def console_tail(self, lines: int = 15) -> str:
+        try:
+            tail = self.console().splitlines()[-lines:]
+        except ApiException as exc:
+            return f"serial console unreadable: {exc.status} {exc.reason}"
+        return "last lines of the serial console:\n" + "\n".join(f"  {line}" for line in tail)
+
+    def ready_since(self) -> float | None:
+        """Seconds since the VMI's Ready condition turned True (None: not Ready)."""
+        vmi = read_vmi(self.cluster, self.namespace, self.vm)
+        for c in vmi.get("status", {}).get("conditions", []):
+            if c["type"] == "Ready" and c["status"] == "True" and c.get("lastTransitionTime"):
+                since = datetime.datetime.fromisoformat(c["lastTransitionTime"].replace("Z", "+00:00"))
+                return (datetime.datetime.now(datetime.UTC) - since).total_seconds()
+        return None
+
+    def ready_endpoints(self) -> int:
+        slices = self.cluster.kube.discovery.list_namespaced_endpoint_slice(
+            self.namespace, label_selector=f"kubernetes.io/service-name={self.service}"
+        )
+        return sum(
+            1
+            for item in slices.items
+            for endpoint in item.endpoints or []
+            if endpoint.conditions is None or endpoint.conditions.ready is not False
+        )
+
+    def selection(self) -> str:
+        """The Service's selector beside the launcher pods' labels: why it has, or has no, endpoints."""
+        selector = self.cluster.kube.core.read_namespaced_service(self.service, self.namespace).spec.selector
+        pods = {p.metadata.name: p.metadata.labels for p in launcher_pods(self.cluster, self.namespace, self.vm)}
+        return f"Service {self.service} selects {selector}; the VM's launcher pods are labelled {pods}"
+
+
+def cloud_init_finished(console: str) -> str | None:
+    """cloud-init's last line on the serial console ("Cloud-init v. 25.1.4 finished at ..."), if it got there."""
+    found = CLOUD_INIT_FINISHED.findall(console)
+    return found[-1].strip() if found else None
+
+
+def cloud_init_state(console: str) -> str:
+    started = [line.strip() for line in console.splitlines() if "Cloud-init v." in line]
+    return started[-1][-160:] if started else "no cloud-init line on the serial console yet"
+
+
+def wait_cloud_init(guest: Guest, timeout: float) -> str | None:
+    """cloud-init's first boot (user, key, /data) over, read on the serial console: the guest needs no
+    D-Bus nor a login for it (`cloud-init status --wait` may never return in a minimal guest).
+
+    A guest whose console never showed cloud-init (an image without it) is not waited for: None.
+    """
+    if "Cloud-init v." not in guest.console():
+        return None
+
+    def poll() -> Check[str]:
+        console = guest.console()
+        line = cloud_init_finished(console)
+        return Check(line is not None, line, cloud_init_state(console))
+
+    return wait_for(
+        f"cloud-init to finish in vm {guest.namespace}/{guest.vm} (its 'finished at' line on the serial console)",
+        poll,
+        timeout=timeout,
+        interval=3,
+        evidence=guest.console_tail,
+    )
+
+
 def banner(address: str, port: int) -> str:
     with socket.create_connection((address, port), timeout=5) as sock:
         sock.settimeout(10)
         return sock.recv(256).decode(errors="replace").strip()
 
 
-def wait_banner(address: str, port: int, timeout: float) -> str:
+def wait_banner(address: str, port: int, timeout: float, guest: Guest) -> str:
+    """The SSH banner through the Service; fails early once the VMI has been Ready for ENDPOINTS_AFTER_READY
+    while its Service still has no ready endpoint (the VM's pod is Ready: the Service selects nothing)."""
+
     def poll() -> Check[str]:
-        text = banner(address, port)
+        try:
+            text = banner(address, port)
+        except OSError as exc:
+            return Check(False, None, f"{type(exc).__name__}: {exc}")
         return Check(text.startswith("SSH-2.0-"), text, f"answered {text[:80]!r}")
 
-    found = wait_for(f"an SSH banner on {address}:{port}", poll, timeout=timeout, interval=3)
+    def no_endpoints(_: Check[str]) -> str | None:
+        ready = guest.ready_since()
+        if ready is None or ready < ENDPOINTS_AFTER_READY or guest.ready_endpoints():
+            return None
+        return (
+            f"the VMI has been Ready for {ready:.0f}s (more than {ENDPOINTS_AFTER_READY:.0f}s) and the Service "
+            f"{guest.service} still has no ready endpoint: {guest.selection()}"
+        )
+
+    found = wait_for(
+        f"an SSH banner on {address}:{port} (Service {guest.namespace}/{guest.service})",
+        poll,
+        timeout=timeout,
+        interval=3,
+        fail_fast=no_endpoints,
+        evidence=lambda: f"{guest.selection()}\n{guest.console_tail()}",
+    )
     assert found is not None
     return found
 
@@ -166,17 +275,39 @@ def ssh(key: Path, address: str, port: int, command: str) -> str:
         ["ssh", *options, f"{GUEST_USER}@{address}", command], capture_output=True, text=True, timeout=120
     )
     if proc.returncode != 0:
-        raise CommandError(f"ssh {command!r}: exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        raise CommandError(["ssh", "-p", str(port), f"{GUEST_USER}@{address}", command], proc.returncode, proc.stderr)
     return proc.stdout
 
 
-def wait_ssh(key: Path, address: str, port: int, command: str, timeout: float) -> str:
-    """A command through SSH, again until sshd and the key (cloud-init) are in place."""
+def wait_ssh(key: Path, address: str, port: int, command: str, timeout: float, guest: Guest) -> str:
+    """A command through SSH, again until sshd and the key (cloud-init) are in place.
+
+    Fails at once when sshd refuses the key after cloud-init has finished: the key was never given
+    to the guest, and waiting longer cannot change that.
+    """
 
     def poll() -> Check[str]:
-        return Check(True, ssh(key, address, port, command))
+        try:
+            return Check(True, ssh(key, address, port, command))
+        except (CommandError, subprocess.TimeoutExpired) as exc:
+            return Check(False, None, str(exc))
 
-    found = wait_for(f"ssh {command!r} on {address}:{port}", poll, timeout=timeout, interval=5)
+    def key_refused(check: Check[str]) -> str | None:
+        if "Permission denied" not in check.state:
+            return None
+        finished = cloud_init_finished(guest.console())
+        if finished is None:
+            return None  # cloud-init may not have written the key yet
+        return f"sshd refuses the tenant's key although cloud-init has finished ({finished!r})"
+
+    found = wait_for(
+        f"ssh {command!r} on {address}:{port} with the tenant's key",
+        poll,
+        timeout=timeout,
+        interval=5,
+        fail_fast=key_refused,
+        evidence=guest.console_tail,
+    )
     assert found is not None
     return found
 
@@ -190,10 +321,14 @@ def running(cluster, namespace, tenant) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def reachable(cluster, namespace, tenant, running) -> dict[str, Any]:
-    service = ssh_service_of(tenant["objects"])["metadata"]["name"]
-    address, port = ssh_endpoint(cluster, namespace, service)
-    text = wait_banner(address, port, timeouts.VM_BOOT)
+def guest(cluster, namespace, tenant) -> Guest:
+    return Guest(cluster, namespace, tenant["vm"], ssh_service_of(tenant["objects"])["metadata"]["name"])
+
+
+@pytest.fixture(scope="module")
+def reachable(cluster, namespace, tenant, running, guest) -> dict[str, Any]:
+    address, port = ssh_endpoint(cluster, namespace, guest.service)
+    text = wait_banner(address, port, timeouts.VM_BOOT, guest)
     return {"address": address, "port": port, "banner": text, "seconds": time.monotonic() - tenant["created"]}
 
 
@@ -234,10 +369,10 @@ def test_guest_boots_and_agent_reports(cluster, namespace, tenant, running):
 @pytest.mark.requirement(
     "D21.4", "from outside: an SSH banner through the Service, a command run with the tenant's key"
 )
-def test_ssh_through_the_service_with_the_tenant_key(tenant_key, reachable, record):
+def test_ssh_through_the_service_with_the_tenant_key(tenant_key, reachable, guest, record):
     record("vm_create_to_ssh_banner_s", round(reachable["seconds"], 1))
     assert reachable["banner"].startswith("SSH-2.0-OpenSSH")
-    out = wait_ssh(tenant_key, reachable["address"], reachable["port"], "id -un; uname -s", timeouts.VM_BOOT)
+    out = wait_ssh(tenant_key, reachable["address"], reachable["port"], "id -un; uname -s", timeouts.VM_BOOT, guest)
     assert out.split() == [GUEST_USER, "Linux"]
 
 
@@ -245,10 +380,12 @@ def test_ssh_through_the_service_with_the_tenant_key(tenant_key, reachable, reco
 @pytest.mark.requirement(
     "D21.5", "stop leaves no launcher pod, start runs it again, the persistent disk keeps its data"
 )
-def test_stop_start_keeps_persistent_data(cluster, namespace, tenant, tenant_key, reachable, record):
+def test_stop_start_keeps_persistent_data(cluster, namespace, tenant, tenant_key, reachable, guest, record):
     address, port, vm = reachable["address"], reachable["port"], tenant["vm"]
     token = f"kept-{time.time_ns()}"
-    wait_ssh(tenant_key, address, port, f"findmnt -n /data && echo {token} > /data/marker && sync", timeouts.VM_BOOT)
+    wait_cloud_init(guest, timeouts.VM_BOOT)  # /data is formatted and mounted by it
+    write = f"findmnt -n /data && echo {token} > /data/marker && sync"
+    wait_ssh(tenant_key, address, port, write, timeouts.VM_BOOT, guest)
     virtctl = str(kubevirt_build.virtctl())
     cluster.kubectl_run("get", "vm", vm, "-n", namespace)  # the VM exists before we ask virtctl
     run([virtctl, "--kubeconfig", cluster.kubeconfig, "-n", namespace, "stop", vm])
@@ -263,9 +400,10 @@ def test_stop_start_keeps_persistent_data(cluster, namespace, tenant, tenant_key
     wait_for(f"vm {vm} Stopped, no launcher pod", stopped, timeout=timeouts.POD_READY, interval=2)
     started = time.monotonic()
     run([virtctl, "--kubeconfig", cluster.kubeconfig, "-n", namespace, "start", vm])
-    wait_banner(address, port, timeouts.VM_BOOT)
+    wait_banner(address, port, timeouts.VM_BOOT, guest)
     record("vm_start_to_ssh_banner_s", round(time.monotonic() - started, 1))
-    assert wait_ssh(tenant_key, address, port, "cat /data/marker", timeouts.VM_BOOT).strip() == token
+    wait_cloud_init(guest, timeouts.VM_BOOT)  # the root disk is new at each start: cloud-init runs again
+    assert wait_ssh(tenant_key, address, port, "cat /data/marker", timeouts.VM_BOOT, guest).strip() == token
 
 
 @pytest.mark.requirement("D21.6", "the tenant's quota refuses a VM beyond its count")
