@@ -15,7 +15,8 @@ from kubedefis.core.manifests import containers, pod_labels, pod_spec
 
 Obj = dict[str, Any]
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job")
+# VirtualMachine: KubeVirt's (défi 21); its pod (virt-launcher) carries the VM template's labels.
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "VirtualMachine")
 REPLICA_COMPONENTS = {"database-replica", "replica"}
 # env names that point a replica at its primary (PRIMARY_HOST, POSTGRES_PRIMARY_HOST, REPLICATE_FROM, ...)
 PRIMARY_ENV = re.compile(r"(PRIMARY|MASTER)_?(HOST|SERVICE|ADDR)|REPLICATE_FROM", re.IGNORECASE)
@@ -72,6 +73,27 @@ def container_lines(obj: Obj) -> list[str]:
         if probes:
             lines.append("probes: " + ", ".join(probes))
     return lines
+
+
+def vm_lines(obj: Obj) -> list[str]:
+    """A KubeVirt VirtualMachine: its size, run strategy and state, and the images of its disks."""
+    spec = obj.get("spec", {})
+    template = spec.get("template", {}).get("spec", {})
+    size = (spec.get("instancetype") or {}).get("name")
+    if not size:
+        cpu = template.get("domain", {}).get("cpu", {}).get("cores")
+        memory = template.get("domain", {}).get("memory", {}).get("guest")
+        size = " ".join(x for x in (f"{cpu} vCPU" if cpu else "", f"{memory}" if memory else "") if x) or None
+    strategy = spec.get("runStrategy") or {True: "Always", False: "Halted"}.get(spec.get("running"))
+    state = obj.get("status", {}).get("printableStatus")
+    lines = [" · ".join(x for x in (f"size {size}" if size else "", f"runStrategy {strategy}" if strategy else "",
+                                     state or "") if x)]  # fmt: skip
+    for volume in template.get("volumes") or []:
+        if volume.get("containerDisk", {}).get("image"):
+            lines.append(f"disk {volume.get('name')}: {volume['containerDisk']['image']}")
+        elif volume.get("cloudInitNoCloud") is not None or volume.get("cloudInitConfigDrive") is not None:
+            lines.append(f"disk {volume.get('name')}: cloud-init")
+    return [line for line in lines if line]
 
 
 def service_kind(svc: Obj) -> str:

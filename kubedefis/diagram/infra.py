@@ -48,6 +48,7 @@ WORKLOAD_BOX = {
     "DaemonSet": ("#e0f7fa", "#00838f"),
     "Job": ("#eeeeee", "#757575"),
     "CronJob": ("#eeeeee", "#757575"),
+    "VirtualMachine": ("#e8f5e9", "#2e7d32"),
     "IngressController": ("#e3f2fd", "#1565c0"),
 }
 SHORT = {
@@ -246,6 +247,8 @@ class _Builder:
             if kind == "ReplicaSet":
                 hash_label = facts.labels(pod).get("pod-template-hash", "")
                 kind, owner_name = "Deployment", owner_name.removesuffix(f"-{hash_label}")
+            if kind == "VirtualMachineInstance":  # KubeVirt: the instance is named after its VirtualMachine
+                kind = "VirtualMachine"
             if kind == "Job":
                 for (wkind, wname), workload in self.workloads.items():
                     if wkind == "CronJob" and _named(workload.jobs, owner_name):
@@ -278,6 +281,8 @@ class _Builder:
             lines.append(f"completions {spec.get('completions', 1)}")
             if status:
                 lines.append(f"{status.get('succeeded', 0)} succeeded, {status.get('failed', 0)} failed")
+        if kind == "VirtualMachine":
+            lines += facts.vm_lines(obj)
         lines += facts.container_lines(obj)
         workload.cluster.attrs["label"] = html_label(wname, lines, kind)
         if workload.pods:
@@ -612,6 +617,8 @@ def _placeholders(kind: str, wname: str, count: int | None) -> list[tuple[str, s
         return [(f"{kind}/{wname}/pod", "pod (on every node)")]
     if kind in ("Job", "CronJob"):
         return [(f"{kind}/{wname}/pod", "job pod")]
+    if kind == "VirtualMachine":
+        return [(f"{kind}/{wname}/pod", "virt-launcher pod (the VM's QEMU)")]
     if count == 0:
         return [(f"{kind}/{wname}/pod", "no pod (0 replicas)")]
     total = count or 1

@@ -99,7 +99,8 @@ def analyse(policy: Obj, workloads: dict[WorkloadKey, dict[str, str]], own_names
         key for key, pod_labels in sorted(workloads.items()) if selects(selector, pod_labels, empty_selects_all=True)
     ]
     types = list(spec.get("policyTypes") or (["Ingress", "Egress"] if "egress" in spec else ["Ingress"]))
-    view = PolicyView(name(policy), describe_selector(selector), protected, types)
+    # an empty podSelector selects every pod of the namespace (a Service's empty selector, none)
+    view = PolicyView(name(policy), describe_selector(selector) if selector else "all pods", protected, types)
     for direction, peers_key in (("ingress", "from"), ("egress", "to")):
         if direction.capitalize() not in types:
             continue

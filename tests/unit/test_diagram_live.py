@@ -117,6 +117,7 @@ def fake_kube(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
         batch=FakeApi({}),
         networking=networking,
         autoscaling=FakeApi({}),
+        custom=SimpleNamespace(list_namespaced_custom_object=lambda *args, **kwargs: {"items": []}),  # no KubeVirt
     )
     monkeypatch.setattr(live, "_cluster_scoped", lambda k: [("IngressClass", k.networking.list_ingress_class)])
     return kube
