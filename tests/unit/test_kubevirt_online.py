@@ -140,3 +140,13 @@ def test_install_builds_and_loads_only_what_the_cluster_s_mode_needs(monkeypatch
     assert calls["applied"][0] == OPERATOR
     applied_cr = yaml.safe_load(calls["applied"][1])
     assert applied_cr["spec"]["configuration"]["developerConfiguration"]["useEmulation"] is True
+
+
+def test_the_online_tools_render_what_the_offline_build_renders():
+    """TOOLS (virtctl and the templator, pure Go) renders byte for byte what the full cgo build's templator does."""
+    if not (builds.KUBEVIRT.built() and builds.TOOLS.built()):
+        pytest.skip("needs both the offline build and the online tools here")
+    for release in (builds.OFFLINE, builds.UPSTREAM):
+        assert builds.render_manifests(builds.TOOLS.out_dir, release) == builds.render_manifests(
+            builds.KUBEVIRT.out_dir, release
+        )
