@@ -10,7 +10,11 @@ The hooks are found by what they are, not by name: Helm hook Jobs, by their even
 they mount a volume claim (the backup's); a backup is a hook that runs a dump tool onto a claim.
 What a hook configured is read from the API server's own record (a ConfigMap's managedFields: who
 wrote it, when), and the release's revision and status from Helm's history, never from a record
-our chart keeps.
+our chart keeps. What an upgrade did is read from the Jobs it ran (watched while it runs: a hook Helm
+deletes once it succeeded is seen first) and from the backup volume itself: a pod made from the backup
+Job's own pod lists the PostgreSQL dumps written while that Job ran, whatever the tool (pg_dump,
+pg_dumpall), the format or the file names. A verification verifies: run again (a Job from its own spec)
+once a row of the site was lost since the backup, it must fail.
 """
 
 from __future__ import annotations
@@ -24,10 +28,9 @@ from kubedefis.core import manifests, timeouts
 from kubedefis.core.errors import KubedefisError
 from kubedefis.core.helm import merge_values
 from kubedefis.core.waits import Check, wait_for
-from kubedefis.harness import checks, discover
+from kubedefis.harness import backups, checks, discover
 from kubedefis.harness import stage as stack
 from kubedefis.stack import database as pg
-from kubedefis.stack import dbops as db
 
 PRESET = "defi15"
 SIZE = "small"  # checks neither replica counts nor requests
@@ -35,11 +38,6 @@ LANE = "light"  # a small stage in the light lane: it balances the lanes' length
 SITE_TABLES = ("garage_garage", "garage_car", "garage_key", "garage_loan", "auth_user")
 LOGICAL_DUMP = re.compile(r"\b(pg_dump|pg_dumpall)\b|\bpg-backup\s+logical\b")
 DUMP = re.compile(r"\b(pg_dump|pg_dumpall|pg_basebackup)\b|\bpg-backup\s+(logical|base)\b")
-
-
-@pytest.fixture(scope="module")
-def prefix(suite):
-    return stack.fullname(suite)
 
 
 def site_selector(cluster, namespace, suite) -> str:
@@ -183,17 +181,6 @@ def site_config(cluster, namespace, suite) -> dict[str, dict]:
     return {n: cluster.kube.core.read_namespaced_config_map(n, namespace).data or {} for n in sorted(names)}
 
 
-def job_log(cluster, namespace, name):
-    """The logs of every container of a Job's pods, init containers included."""
-    k = cluster.kube
-    out = []
-    for pod in k.core.list_namespaced_pod(namespace, label_selector=f"job-name={name}").items:
-        for container in [*(pod.spec.init_containers or []), *pod.spec.containers]:
-            text = k.core.read_namespaced_pod_log(pod.metadata.name, namespace, container=container.name)
-            out.append(f"--- {pod.metadata.name}/{container.name}:\n{text}")
-    return "\n".join(out)
-
-
 # --- static tier ----------------------------------------------------------------------------------
 
 
@@ -295,57 +282,174 @@ def test_install_checked_by_post_install_hook(suite, cluster, namespace, values)
     assert revision.get("revision") == 1 and revision.get("status") == "deployed", revision
 
 
+def this_upgrade(cluster, namespace, suite, values, ttl) -> tuple[datetime.datetime, list[dict]]:
+    """Upgrade the release (a value our chart renders into its migration Job changes), watching the Jobs: the
+    API server's time when it started, and the Jobs it made (hooks Helm deleted on success included)."""
+    start = backups.server_time(cluster.kube, namespace)
+    with backups.JobRecorder(cluster.kube, namespace) as seen:
+        stack.upgrade(cluster, suite, namespace, merge_values(values, {"migration": {"ttlSecondsAfterFinished": ttl}}))
+    return start, seen.started()
+
+
+def ran_hook(ran: list[dict], role: str) -> dict:
+    """The hook Job of a role among those an upgrade ran; fails naming what it ran."""
+    found = _hook_roles(ran)[role]
+    hooks = {manifests.name_of(j): sorted(_events(j)) for j in ran if backups.is_hook(j)}
+    assert found, f"expected {ROLE_TEXT[role]} run by the upgrade, found the hook Jobs {hooks or 'none'}"
+    return found[0]
+
+
+def post_upgrade_checks(ran: list[dict]) -> list[dict]:
+    """The post-upgrade hook Jobs that verify (not dump): the verification role first."""
+    verify = _hook_roles(ran)["verify"]
+    others = [j for j in ran if "post-upgrade" in _events(j) and not _dumps(j) and j not in verify]
+    return verify + others
+
+
+def require_succeeded(job: dict) -> None:
+    status = {k: v for k, v in (job.get("status") or {}).items() if k in ("succeeded", "failed", "conditions")}
+    assert backups.job_succeeded(job), f"{manifests.name_of(job)}: expected succeeded, found {status}"
+
+
+def backup_on_volume(cluster, namespace, backup: dict) -> tuple[list[backups.DumpFile], list[backups.DumpFile]]:
+    """The dumps of the site's database the backup Job wrote on its claim while it ran, and every file there
+    (listed by a pod made from the Job's own pod); fails saying what the volume holds."""
+    _, started, completed = backups.job_times(backup)
+    assert started and completed, f"{manifests.name_of(backup)}: no start or completion time ({backup.get('status')})"
+    files = backups.list_dumps(cluster.kube, namespace, backup, timeout=timeouts.JOB)
+    written = backups.site_dumps(backups.written_between(files, started, completed))
+    assert written, (
+        f"expected a PostgreSQL dump holding the site's tables ({backups.SITE_MARKER}) written on "
+        f"{sorted(_claims(backup))} by {manifests.name_of(backup)} between {started:%H:%M:%S} and "
+        f"{completed:%H:%M:%S}, found {backups.describe(files)}"
+    )
+    return written, files
+
+
+def lose_a_row(node, database) -> tuple[str, str]:
+    """Delete one row of a site table that no foreign key references: (table, the row as JSON)."""
+    tables = ", ".join(f"'{t}'" for t in SITE_TABLES)
+    candidates = node.sql(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        f" WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname IN ({tables})"
+        " AND NOT EXISTS (SELECT FROM pg_constraint f WHERE f.contype = 'f' AND f.confrelid = c.oid)",
+        database=database,
+    )
+    for (table,) in sorted(candidates, key=lambda r: SITE_TABLES.index(r[0])):
+        row = node.value(
+            f"DELETE FROM {table} t WHERE ctid = (SELECT ctid FROM {table} LIMIT 1) RETURNING row_to_json(t)::text",
+            database=database,
+        )
+        if row:
+            return table, row
+    pytest.fail(f"expected a row in one of the site tables nothing references ({candidates}), found none")
+
+
+def put_back(node, database, table, row) -> None:
+    literal = "'" + row.replace("'", "''") + "'"
+    node.sql(f"INSERT INTO {table} SELECT * FROM json_populate_record(NULL::{table}, {literal})", database=database)
+
+
+def verification_refuses_lost_rows(cluster, namespace, suite, database, checks_run: list[dict]) -> str:
+    """Each post-upgrade verification run again (a Job from its own spec) after one row of the site was lost
+    since the backup: one of them must fail. Returns the one that refused; the row is put back."""
+    primary = stack.resolve(cluster, namespace, suite.target.component("database"))
+    node = pg.node(cluster, namespace, stack.a_running_pod(cluster, namespace, primary).metadata.name)
+    table, row = lose_a_row(node, database)
+    passed = []
+    try:
+        for hook in checks_run:
+            spec = backups.job_spec(hook)
+            spec["backoffLimit"] = 0
+            job = backups.job_object(backups.unique(f"kd-refusal-{hook['metadata']['name']}"), spec, ttl=600)
+            done = backups.run_job(cluster.kube, namespace, job, timeout=timeouts.JOB)
+            if not done.succeeded:
+                return manifests.name_of(hook)
+            passed.append(f"{manifests.name_of(hook)}:\n{done.log[-600:]}")
+    finally:
+        put_back(node, database, table, row)
+    pytest.fail(
+        f"expected the post-upgrade verification to fail once a row of {table} was lost since the backup, "
+        f"found every one succeeded: {passed or 'no post-upgrade check'}"
+    )
+
+
 @pytest.mark.needs("create", "pods/exec")
-@pytest.mark.needs("create", "jobs")  # `db backups` lists the backups from a Job
-@pytest.mark.needs("list", "cronjobs")
+@pytest.mark.needs("create", "jobs")  # the volume listed, the verification run again, by Jobs from the hooks' own
+@pytest.mark.needs("watch", "jobs")
 @pytest.mark.needs("get", "pods/log")
 @pytest.mark.needs("list", "secrets")
 @pytest.mark.requirement("D15.5", "an upgrade leaves a backup made before it and a successful verification after it")
-def test_upgrade_backs_up_before_and_verifies_after(suite, cluster, namespace, values, prefix, sitedb, record):
+def test_upgrade_backs_up_before_and_verifies_after(suite, cluster, namespace, values, sitedb, record):
     if suite.target.deployed:
         pytest.skip("grading an existing release: the suite does not upgrade it")
     name = sitedb[0]
     before = row_counts(cluster, namespace, suite, name)
-    change = merge_values(values, {"migration": {"ttlSecondsAfterFinished": 3601}})
-    stack.upgrade(cluster, suite, namespace, change)
+    start, ran = this_upgrade(cluster, namespace, suite, values, 3601)
     revision = helm_revision(cluster, suite, namespace)
-    assert revision.get("revision") == 2, revision
-    ok, backup_job = succeeded(cluster, namespace, live_hook(cluster, namespace, "backup"))
-    assert ok, f"pre-upgrade backup Job: {backup_job.status}"
-    migrate = job(cluster, namespace, f"{prefix}-migrate-2")
-    done_at, applied_at = backup_job.status.completion_time, migrate.metadata.creation_timestamp
-    assert done_at <= applied_at, f"the backup finished at {done_at}, after the upgrade was applied ({applied_at})"
-    record("pre_upgrade_backup_seconds", (done_at - backup_job.status.start_time).total_seconds())
-    listing = db.list_backups(
-        db.database_for(cluster.kube, cluster.kubectl_command(), namespace, suite.target.release)
-    ).log
-    assert "pre-upgrade-r2" in listing, listing
-    verify_name = live_hook(cluster, namespace, "verify")
-    ok, verify = succeeded(cluster, namespace, verify_name)
-    log = job_log(cluster, namespace, verify_name)
-    assert ok, f"post-upgrade verification Job: {verify.status}\n{log}"
-    assert "every migration is applied" in log and "rows ok" in log, log
-    assert helm_revision(cluster, suite, namespace).get("status") == "deployed"
+    assert revision.get("revision") == 2 and revision.get("status") == "deployed", revision
+    # The backup: a hook of this upgrade, done before Helm applied anything of the new revision.
+    backup = ran_hook(ran, "backup")
+    require_succeeded(backup)
+    _, started, done_at = backups.job_times(backup)
+    applied = backups.helm_writes_since(backups.namespace_objects(cluster.kube, namespace), start)
+    if applied:
+        assert done_at <= applied[0][0], (
+            f"the backup {manifests.name_of(backup)} finished at {done_at:%H:%M:%S}, after the upgrade applied "
+            f"{applied[0][1]} ({applied[0][0]:%H:%M:%S})"
+        )
+    else:  # nothing of the release changed: Helm runs a pre-upgrade hook before it would apply anything
+        assert "pre-upgrade" in _events(backup), f"{manifests.name_of(backup)}: helm.sh/hook {sorted(_events(backup))}"
+    record("pre_upgrade_backup_seconds", (done_at - started).total_seconds())
+    written, _ = backup_on_volume(cluster, namespace, backup)
+    record("pre_upgrade_backup", str(written[-1]))
+    # The verification: post-upgrade hooks of this upgrade, run after the backup, succeeded...
+    verifications = post_upgrade_checks(ran)
+    assert verifications, (
+        f"expected a post-upgrade hook Job verifying the upgrade, found {[manifests.name_of(j) for j in ran]}"
+    )
+    for check in verifications:
+        require_succeeded(check)
+        created = backups.job_times(check)[0]
+        assert created and created >= done_at, (
+            f"{manifests.name_of(check)} created at {created}, before the backup ended"
+        )
     after = row_counts(cluster, namespace, suite, name)
     assert all(after[t] >= n for t, n in before.items()), (before, after)
+    # ... and it verifies: a row lost since the backup makes it fail (the row is put back).
+    record(
+        "verification_refusing_lost_rows",
+        verification_refuses_lost_rows(cluster, namespace, suite, name, verifications),
+    )
+    assert row_counts(cluster, namespace, suite, name) == after
 
 
-@pytest.mark.needs("create", "jobs")  # `db backups` lists the backups from a Job
-@pytest.mark.needs("list", "cronjobs")
+@pytest.mark.needs("create", "jobs")  # the volume listed by Jobs made from the backup hook's own
+@pytest.mark.needs("watch", "jobs")
 @pytest.mark.needs("get", "pods/log")
 @pytest.mark.needs("list", "secrets")
 @pytest.mark.requirement("D15.6", "the hooks run again at the next upgrade without colliding with the last run")
-def test_hooks_rerun_at_next_upgrade(suite, cluster, namespace, values, prefix):
+def test_hooks_rerun_at_next_upgrade(suite, cluster, namespace, values, rendered):
     if suite.target.deployed:
         pytest.skip("grading an existing release: the suite does not upgrade it")
-    change = merge_values(values, {"migration": {"ttlSecondsAfterFinished": 3602}})
-    stack.upgrade(cluster, suite, namespace, change)
+    # The last upgrade's backup, on the volume before this one (the backup hook as it lives, or as rendered).
+    jobs = [dict(manifests.live(j), kind="Job") for j in cluster.kube.batch.list_namespaced_job(namespace).items]
+    source = (_hook_roles(jobs)["backup"] or [_hook_job(rendered, "backup")])[0]
+    kept = backups.site_dumps(backups.list_dumps(cluster.kube, namespace, source, timeout=timeouts.JOB))
+    assert kept, f"expected the last upgrade's backup on {sorted(_claims(source))} (D15.5), found none"
+    last = kept[-1]
+    _, ran = this_upgrade(cluster, namespace, suite, values, 3602)
     info = helm_revision(cluster, suite, namespace)
     assert info.get("revision") == 3 and info.get("status") == "deployed", info
-    listing = db.list_backups(
-        db.database_for(cluster.kube, cluster.kubectl_command(), namespace, suite.target.release)
-    ).log
-    assert "pre-upgrade-r3" in listing and "pre-upgrade-r2" in listing, listing
+    backup = ran_hook(ran, "backup")
+    require_succeeded(backup)
+    for check in post_upgrade_checks(ran) or [ran_hook(ran, "verify")]:
+        require_succeeded(check)
+    written, now = backup_on_volume(cluster, namespace, backup)
+    assert last in now, (
+        f"expected the last upgrade's backup {last} kept beside this one's ({written[-1]}), "
+        f"found {backups.describe(now)}"
+    )
 
 
 @pytest.mark.disruptive
@@ -353,7 +457,7 @@ def test_hooks_rerun_at_next_upgrade(suite, cluster, namespace, values, prefix):
 @pytest.mark.needs("create", "pods/exec")
 @pytest.mark.needs("list", "secrets")
 @pytest.mark.requirement("D15.7", "a failing pre-upgrade backup stops the upgrade; no row is lost")
-def test_failed_backup_stops_upgrade(suite, cluster, namespace, values, prefix, sitedb):
+def test_failed_backup_stops_upgrade(suite, cluster, namespace, values, sitedb):
     if suite.target.deployed:
         pytest.skip("grading an existing release: the suite does not upgrade it")
     k = cluster.kube

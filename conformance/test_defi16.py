@@ -2,25 +2,30 @@
 
 A CronJob takes logical backups (pg_dump, custom format) to a backup volume and keeps the
 last N. A backup that cannot be restored is not a backup: the tests write known rows, back
-up, destroy the data (a dropped table; then the whole database volume), restore with
-`kubedefis db restore`, and compare every row, byte for byte.
+up, destroy the data (a dropped table; then the whole database volume), restore, and compare
+every row, byte for byte.
 
-The backup CronJob is found by what it does (a logical dump onto a volume claim), not by its name.
+The backup CronJob is found by what it does (a logical dump onto a volume claim), not by its name,
+and everything is done with it, never with a tool of ours: a backup now is a Job made from its
+jobTemplate (`kubectl create job --from=cronjob/NAME`); the backups are the PostgreSQL dumps holding
+the site's tables that a pod made from its pod lists on its volume, a run's being the one written
+while its Job ran; a restore is the target's `backup_restore` command (ours: pg_restore of the
+custom-format dump) run by a Job made from its pod, on the file that run wrote.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import time
-import uuid
 
 import pytest
 
 from kubedefis.core import manifests, timeouts
-from kubedefis.harness import access, checks, discover
+from kubedefis.harness import access, backups, checks, discover
 from kubedefis.harness import stage as stack
+from kubedefis.harness import target as targets
 from kubedefis.stack import database as pg
-from kubedefis.stack import dbops as db
 
 PRESET = "defi16"
 SIZE = "small"  # checks neither replica counts nor requests
@@ -28,14 +33,9 @@ KEEP = 2  # retention under test: small, so that it is reached quickly
 OVERRIDES = {"backup": {"keep": KEEP}}
 PROBE = "kubedefis_restore_probe"
 SITE_TABLES = ("garage_garage", "garage_car", "garage_key", "garage_loan", "auth_user", "django_migrations")
-BACKUP_LINE = re.compile(r"^(\d{8}T\d{6}Z-[a-z0-9-]+)\tlogical\t", re.MULTILINE)
 LOGICAL_DUMP = re.compile(r"\b(pg_dump|pg_dumpall)\b|\bpg-backup\s+logical\b")
+BASE_BACKUP = re.compile(r"\bpg_basebackup\b|\bpg-backup\s+base\b")
 RETENTION = re.compile(r"--(?:keep|retention)[\s=]+(\d+)")
-
-
-@pytest.fixture(scope="module")
-def target(suite, cluster, namespace, values):
-    return db.database_for(cluster.kube, cluster.kubectl_command(), namespace, suite.target.release)
 
 
 def site_selector(cluster, namespace, suite) -> str:
@@ -52,10 +52,6 @@ def sitedb(suite, cluster, namespace, values):
 def primary(cluster, namespace, suite):
     found = stack.wait_component(cluster, namespace, suite.target.component("database"), timeouts.DATABASE_READY)
     return pg.node(cluster, namespace, stack.a_running_pod(cluster, namespace, found).metadata.name)
-
-
-def logical_backups(target):
-    return BACKUP_LINE.findall(db.list_backups(target).log)
 
 
 def fingerprint(node, database, tables):
@@ -138,19 +134,24 @@ def test_rendered_cronjob(rendered):
     checks.require("D16.1 CronJob", findings)
 
 
-@pytest.mark.static
-@pytest.mark.requirement("D16.3", f"only the last {KEEP} backups are kept")
-def test_rendered_retention(rendered):
-    # the logical backups' retention (base backups, an option, keep theirs: D16.2)
-    cronjob = backup_cronjob(rendered)
+def retention_settings(objects, cronjob) -> dict[str, str]:
+    """The settings of the CronJob that say how many logical backups it keeps (base backups, an option, keep
+    theirs: D16.2): its KEEP/RETENTION variables (resolved through ConfigMaps and Secrets), a --keep option."""
     found = {}
     for container in manifests.containers(cronjob):
-        for name, value in discover.env_of(rendered, container).items():
+        for name, value in discover.env_of(objects, container).items():
             if re.search(r"KEEP|RETENTION", name, re.IGNORECASE) and "BASE" not in name.upper():
-                found[name] = value.value
+                found[name] = str(value.value)
         match = RETENTION.search(_command(container))
         if match:
             found["--keep"] = match.group(1)
+    return found
+
+
+@pytest.mark.static
+@pytest.mark.requirement("D16.3", f"only the last {KEEP} backups are kept")
+def test_rendered_retention(rendered):
+    found = retention_settings(rendered, backup_cronjob(rendered))
     assert str(KEEP) in found.values(), (
         f"expected the CronJob to keep {KEEP} backups, found the settings {found or 'none'}"
     )
@@ -169,104 +170,149 @@ def test_rendered_base_backup_option(suite):
         },
     )
     command = " ".join(_command(c) for c in manifests.containers(backup_cronjob(objects)))
-    assert "pg-backup base" in command and LOGICAL_DUMP.search(command), (
-        f"expected a base backup (pg-backup base) and a logical dump in each run, found {command!r}"
+    assert BASE_BACKUP.search(command) and LOGICAL_DUMP.search(command), (
+        f"expected a base backup (pg_basebackup) and a logical dump in each run, found {command!r}"
     )
 
 
 # --- live tier --------------------------------------------------------------------------------------
 
 
-@pytest.mark.needs("create", "jobs")  # `db backup` / `db backups` run Jobs
+@pytest.fixture(scope="module")
+def cronjob(cluster, namespace, values):
+    """The live backup CronJob (as a dict): the one running a logical dump onto a volume claim."""
+    return backup_cronjob(
+        [dict(manifests.live(c), kind="CronJob") for c in cluster.kube.batch.list_namespaced_cron_job(namespace).items]
+    )
+
+
+def logical(files: list[backups.DumpFile]) -> list[backups.DumpFile]:
+    """The PostgreSQL logical dumps among files, oldest first."""
+    return sorted((f for f in files if f.logical), key=lambda f: (f.mtime, f.path))
+
+
+def backup_now(cluster, namespace, cronjob) -> list[backups.DumpFile]:
+    """A run of the CronJob now (a Job from its jobTemplate, as `kubectl create job --from=cronjob/...`): the
+    PostgreSQL dumps it wrote on the volume, those holding the site's tables last."""
+    name = cronjob["metadata"]["name"]
+    job = backups.job_object(backups.unique(f"{name}-manual"), backups.job_spec(cronjob), owner=cronjob)
+    done = backups.run_job(cluster.kube, namespace, job, timeout=timeouts.JOB)
+    assert done.succeeded, (
+        f"expected the run {done.name} of {name} to succeed, found {done.job.get('status')}\n{done.log}"
+    )
+    _, started, completed = backups.job_times(done.job)
+    files = backups.list_dumps(cluster.kube, namespace, cronjob, timeout=timeouts.JOB)
+    written = logical(backups.written_between(files, started, completed))
+    assert written, (
+        f"expected a PostgreSQL dump written by {done.name} between {started:%H:%M:%S} and {completed:%H:%M:%S} "
+        f"on {sorted(_claims(cronjob))}, found {backups.describe(files)}\n{done.log}"
+    )
+    return sorted(written, key=lambda f: (f.site, f.mtime, f.path))
+
+
+def restore(suite, cluster, namespace, cronjob, dump: backups.DumpFile):
+    """The target's restore command on one backup file, run by a Job made from the CronJob's pod."""
+    command = suite.target.backup_restore
+    if command is None:
+        if dump.format not in ("custom", "tar"):
+            pytest.skip(
+                f"the backup {dump} is no pg_dump archive that pg_restore reads, and the target says no other way "
+                "to restore it (backup_restore)"
+            )
+        command = targets.BACKUP_RESTORE
+    command = command.replace("{file}", shlex.quote(dump.path))
+    spec = backups.with_command(backups.job_spec(cronjob), ["sh", "-c", command])
+    job = backups.job_object(backups.unique(f"{cronjob['metadata']['name']}-restore"), spec)
+    done = backups.run_job(cluster.kube, namespace, job, timeout=timeouts.JOB)
+    assert done.succeeded, f"expected the restore `{command}` to succeed, found {done.job.get('status')}\n{done.log}"
+    return done
+
+
+@pytest.mark.needs("create", "jobs")  # runs of the CronJob, and the listing of its volume
 @pytest.mark.needs("list", "cronjobs")
 @pytest.mark.needs("get", "pods/log")
 @pytest.mark.requirement("D16.1", "a run of the CronJob writes a backup to the volume")
-def test_cronjob_run_writes_a_backup(cluster, namespace, target, record):
-    live = [manifests.live(c) for c in cluster.kube.batch.list_namespaced_cron_job(namespace).items]
-    running = [manifests.name_of(c) for c in live if c.get("spec", {}).get("suspend") is not True and _claims(c)]
-    names = [manifests.name_of(c) for c in live]
-    assert running, f"expected a backup CronJob that is not suspended (it runs on its own), found {names or 'none'}"
-    before = logical_backups(target)
-    run = db.backup(target)
-    after = logical_backups(target)
-    record("backup_job_seconds", round(run.seconds, 1))
-    record("backup_job_log", run.log[-400:])
-    new = sorted(set(after) - set(before))
-    assert new, f"the CronJob's run wrote no new backup (before: {before}, after: {after})\n{run.log}"
+def test_cronjob_run_writes_a_backup(cluster, namespace, cronjob, record):
+    assert cronjob["spec"].get("suspend") is not True, (
+        f"{manifests.name_of(cronjob)} is suspended: it never runs on its own"
+    )
+    start = time.monotonic()
+    written = backup_now(cluster, namespace, cronjob)
+    record("backup_job_seconds", round(time.monotonic() - start, 1))
+    record("backup", str(written[-1]))
 
 
-@pytest.mark.needs("create", "jobs")  # `db backup` / `db backups` run Jobs
+@pytest.mark.needs("create", "jobs")  # runs of the CronJob, and the listing of its volume
 @pytest.mark.needs("list", "cronjobs")
 @pytest.mark.needs("get", "pods/log")
 @pytest.mark.requirement("D16.3", f"only the last {KEEP} backups are kept")
-def test_retention_keeps_the_last_n(target):
-    made = []
-    for _ in range(KEEP + 1):
-        db.backup(target)
-        listed = logical_backups(target)
-        assert listed, "a backup ran, and the backup volume lists no logical backup"
-        made.append(listed[0])
-    kept = logical_backups(target)
-    assert len(kept) == KEEP, f"{len(kept)} backups kept, expected {KEEP}: {kept}"
-    assert kept == sorted(made, reverse=True)[:KEEP], f"kept {kept}, the newest made were {made}"
+def test_retention_keeps_the_last_n(suite, cluster, namespace, cronjob):
+    keep = KEEP  # what the suite installed (OVERRIDES); a deployed stack keeps what its settings say
+    if suite.target.deployed:
+        objects = discover.live_objects(cluster.kube, namespace, "ConfigMap", "Secret")
+        settings = retention_settings(objects, cronjob)
+        counts = {int(v) for v in settings.values() if v.isdigit() and int(v) > 0}
+        if len(counts) != 1:
+            pytest.skip(f"the backup CronJob's settings give no one number of backups kept: {settings or 'none'}")
+        keep = counts.pop()
+    made = [backup_now(cluster, namespace, cronjob)[-1] for _ in range(keep + 1)]
+    kept = logical(backups.list_dumps(cluster.kube, namespace, cronjob, timeout=timeouts.JOB))
+    assert len(kept) == keep, f"expected {keep} backups kept, found {len(kept)}: {backups.describe(kept)}"
+    assert [f.path for f in kept] == [f.path for f in made[-keep:]], (
+        f"expected the newest {keep} of the runs' {backups.describe(made)} kept, found {backups.describe(kept)}"
+    )
 
 
-@pytest.mark.needs("create", "jobs")  # `db backup` / `db backups` run Jobs
+@pytest.mark.needs("create", "jobs")  # runs of the CronJob, the listing of its volume, the restore
 @pytest.mark.needs("list", "cronjobs")
 @pytest.mark.needs("get", "pods/log")
 @pytest.mark.needs("create", "pods/exec")
-@pytest.mark.needs("patch", "deployments")  # `db restore` restarts the site when there is no Redis
 @pytest.mark.disruptive
 @pytest.mark.requirement("D16.4", "known rows, backed up, dropped, restored: every row back, byte for byte")
-def test_restore_after_dropping_a_table(suite, cluster, namespace, target, sitedb, site, record):
+def test_restore_after_dropping_a_table(suite, cluster, namespace, cronjob, sitedb, site, record):
     name, user = sitedb
     node = primary(cluster, namespace, suite)
     write_known_rows(node, name, user)
     tables = (PROBE, *SITE_TABLES)
     before = fingerprint(node, name, tables)
-    label = f"before-drop-{uuid.uuid4().hex[:6]}"
-    db.backup(target, label)
-    backups = logical_backups(target)
-    backup_name = next((n for n in backups if n.endswith(label)), None)
-    assert backup_name, f"expected a backup labelled {label} after `db backup`, found {backups}"
+    dump = backup_now(cluster, namespace, cronjob)[-1]
     node.sql(f"DROP TABLE {PROBE}; TRUNCATE garage_loan, garage_key, garage_car CASCADE;", database=name)
     assert fingerprint(node, name, ("garage_car",))["garage_car"].startswith("0:"), "the destruction did not happen"
     start = time.monotonic()
-    done = db.restore(target, backup_name)
+    done = restore(suite, cluster, namespace, cronjob, dump)
     record("restore_seconds", round(time.monotonic() - start, 1))
     record("restore_job_log", done.log[-500:])
     after = fingerprint(node, name, tables)
     changed = {t: (before[t], after[t]) for t in tables if before[t] != after[t]}
-    assert not changed, f"tables differ after the restore: {changed}"
+    assert not changed, f"tables differ after restoring {dump}: {changed}"
     access.wait_http("the site after the restore", lambda: site.get("/api/stats"), timeout=timeouts.HTTP_READY)
 
 
 @pytest.mark.disruptive
-@pytest.mark.needs("create", "jobs")  # `db backup` / `db backups` run Jobs
+@pytest.mark.needs("create", "jobs")  # runs of the CronJob, the listing of its volume, the restore
 @pytest.mark.needs("list", "cronjobs")
 @pytest.mark.needs("get", "pods/log")
 @pytest.mark.needs("create", "pods/exec")
-@pytest.mark.needs("patch", "deployments")  # `db restore` restarts the site when there is no Redis
 @pytest.mark.needs("delete", "persistentvolumeclaims")
 @pytest.mark.needs("delete", "pods")
 @pytest.mark.requirement(
     "D16.5", "the database volume deleted: a restore into the new empty database brings it all back"
 )
-def test_restore_after_losing_the_database_volume(suite, cluster, namespace, target, sitedb, site, record):
+def test_restore_after_losing_the_database_volume(suite, cluster, namespace, cronjob, sitedb, site, record):
     name, user = sitedb
     node = primary(cluster, namespace, suite)
     write_known_rows(node, name, user)  # its own rows: this check does not depend on D16.4's
     tables = (PROBE, *SITE_TABLES)
     before = fingerprint(node, name, tables)
-    db.backup(target, "before-disaster")
+    dump = backup_now(cluster, namespace, cronjob)[-1]
     start = time.monotonic()
     pg.rebuild(cluster.kube, namespace, node.pod, timeout=timeouts.DATABASE_READY)
     fresh = primary(cluster, namespace, suite)
     assert fresh.value(f"SELECT to_regclass('{PROBE}') IS NULL", database=name) == "t", "the volume was not replaced"
-    db.restore(target, "latest")
+    restore(suite, cluster, namespace, cronjob, dump)
     record("disaster_recovery_seconds", round(time.monotonic() - start, 1))
     after = fingerprint(fresh, name, tables)
     changed = {t: (before[t], after[t]) for t in tables if before[t] != after[t]}
-    assert not changed, f"tables differ after the restore: {changed}"
+    assert not changed, f"tables differ after restoring {dump}: {changed}"
     stats = access.wait_http("the site after the restore", lambda: site.get("/api/stats"), timeout=timeouts.ROLLOUT)
     assert stats.status == 200, stats

@@ -94,6 +94,7 @@ READ = [
     ("list", "deployments"),
     ("list", "statefulsets"),
     ("list", "jobs"),
+    ("watch", "jobs"),  # the hook Jobs an upgrade runs (défi 15), seen even when Helm deletes them
     ("list", "cronjobs"),  # the backup CronJob whose pod template `db backup` copies
     ("get", "persistentvolumeclaims"),
     ("list", "networkpolicies"),

@@ -51,6 +51,15 @@ def _default_components() -> dict[str, Component]:
 # setting -> environment variable. A group's target file names its own (e.g. host: DB_HOST).
 DATABASE_ENV = {"host": "POSTGRES_HOST", "port": "POSTGRES_PORT", "name": "POSTGRES_DB", "user": "POSTGRES_USER"}
 DATABASE_SETTINGS = tuple(DATABASE_ENV)
+# How a backup file is put back (défi 16), as our chart's backups are restored: a shell command run by a
+# Job made from the backup CronJob's pod (its image, credentials, volume and network access), {file}
+# replaced by the backup's path in that pod. Our CronJob writes pg_dump's custom format and gives the
+# libpq variables (PGHOST, PGUSER, PGPASSWORD, PGDATABASE). The pod is new: a NetworkPolicy agent may take
+# a while to let it reach PostgreSQL, so it first waits for the server (pg_isready, 90 s at most).
+BACKUP_RESTORE = (
+    "for try in $(seq 45); do pg_isready -q -t 2 && break; sleep 2; done; "
+    'pg_restore --clean --if-exists --single-transaction --exit-on-error --no-owner --dbname="$PGDATABASE" {file}'
+)
 # Where the site's containers read their per-client limits from (défi 18), as in our chart: each
 # must be a number > 0. A group whose limits are no environment settings (an Ingress annotation,
 # a decorator) gives `limits_env: {}`: défi 18's attack then proves them alone.
@@ -93,6 +102,7 @@ class Target:
     database_port: int = 5432  # the port PostgreSQL listens on (which of its Service's ports to use)
     database_env: dict[str, str] = field(default_factory=lambda: dict(DATABASE_ENV))  # setting -> env variable
     limits_env: dict[str, str] = field(default_factory=lambda: dict(LIMITS_ENV))  # setting -> env variable
+    backup_restore: str | None = None  # défi 16: the group's restore command; None: BACKUP_RESTORE (ours)
 
     def component(self, key: str) -> Component:
         """A component with the release name filled in."""
@@ -162,6 +172,13 @@ def load(path: Path) -> Target:
             except ValueError as exc:
                 raise KubedefisError(f"target file {path}: api_write_body must be JSON: {exc}") from exc
             values[f.name] = str(value)
+        elif f.name == "backup_restore":
+            if not isinstance(value, str) or "{file}" not in value:
+                raise KubedefisError(
+                    f"target file {path}: backup_restore must be a shell command naming the backup as {{file}}, "
+                    f"not {value!r}"
+                )
+            values[f.name] = value
         elif f.name == "deployed":
             if not isinstance(value, bool):
                 raise KubedefisError(f"target file {path}: deployed must be true or false, not {value!r}")
