@@ -150,6 +150,29 @@ def test_defi14_catches_a_site_that_needs_redis_to_be_ready(request, pytester, t
     caught(request, pytester, "test_defi14.py", "--chart", str(chart))
 
 
+# The non-hook migration Job, with one more step after the migrations: a trigger keeps the data version's row
+# as it was, so the site's writes no longer change the key its cached pages are stored under.
+STALE_CACHE = (
+    "templates/migrate-job.yaml",
+    '{{- $steps := concat (list $wait) $token (list (dict "name" "migrate" "args" (list "migrate_stage" "--phase" '
+    '"post"))) -}}',
+    '{{- $steps := concat (list $wait) $token (list (dict "name" "migrate" "args" (list "migrate_stage" "--phase" '
+    '"post")) (dict "name" "stale-cache" "args" (list "shell" "-c" `from django.db import connection; '
+    'c = connection.cursor(); c.execute("CREATE OR REPLACE FUNCTION kd_keep_version() RETURNS trigger LANGUAGE '
+    'plpgsql AS $$ BEGIN RETURN OLD; END $$"); c.execute("DROP TRIGGER IF EXISTS kd_keep_version ON '
+    'garage_dataversion"); c.execute("CREATE TRIGGER kd_keep_version BEFORE UPDATE ON garage_dataversion FOR '
+    'EACH ROW EXECUTE FUNCTION kd_keep_version()")`))) -}}',
+)
+
+
+@pytest.mark.breaks("D14.4")
+def test_defi14_catches_a_cache_that_writes_do_not_invalidate(request, pytester, tmp_path):
+    """Writes leave the data version as it was (a trigger undoes its bump): a garage just created stays missing
+    from the list Redis serves. The measurement (D14.3) is deselected, as in the other défi 14 cases."""
+    chart = broken_chart(tmp_path, *STALE_CACHE)
+    caught(request, pytester, "test_defi14.py", "--chart", str(chart), "-k", "not measure")
+
+
 # --- défi 15 ----------------------------------------------------------------------------------------
 
 
@@ -232,7 +255,8 @@ def test_defi16_catches_backups_of_another_database(kept, request, pytester, tmp
 
 @pytest.mark.breaks("D16.1", "D16.2", "D16.3")
 def test_defi16_catches_a_cronjob_that_writes_nothing(request, pytester, tmp_path):
-    """The CronJob runs `true`: no dump (static: no backup CronJob at all), no backup, no retention."""
+    """The CronJob runs `true`: no dump (static: no backup CronJob at all), no backup, no retention. Nothing
+    to restore either (the restores, which back up with the CronJob, are deselected)."""
     chart = edited_chart(
         tmp_path,
         [
@@ -242,4 +266,4 @@ def test_defi16_catches_a_cronjob_that_writes_nothing(request, pytester, tmp_pat
              '{{- $command = list "true" }}'),
         ],
     )  # fmt: skip
-    caught(request, pytester, "test_defi16.py", "--chart", str(chart), "-k", "not volume")
+    caught(request, pytester, "test_defi16.py", "--chart", str(chart), "-k", "not volume and not dropping")

@@ -178,6 +178,19 @@ def test_defi19_catches_a_pod_the_restricted_standard_refuses(request, pytester,
     caught(request, pytester, "test_defi19.py", "--chart", str(chart), "-k", "rendered or restricted or enforces")
 
 
+@pytest.mark.breaks("D19.5")
+def test_defi19_catches_a_release_that_goes_through_untested(request, pytester, tmp_path):
+    """The chart ignores the apps' own image tag (api.imageTag, public.imageTag), the version a release
+    installs: staging runs the old version, passes, and the broken release is promoted to production."""
+    chart = broken_chart(
+        tmp_path,
+        "templates/_helpers.tpl",
+        '{{- if and (kindIs "map" $own) (get $own "imageTag") }}{{ $tag = get $own "imageTag" }}{{ end -}}',
+        "",
+    )
+    caught(request, pytester, "test_defi19.py", "--chart", str(chart))
+
+
 @pytest.mark.breaks("D20.2")
 def test_defi20_catches_a_column_dropped_before_the_rollout(request, pytester, tmp_path):
     """The contract migration (drop `make`) run by the pre-upgrade hook, while the old pods still use it."""
