@@ -1,10 +1,12 @@
 """`manage.py wait_for_db --timeout 60`: block until PostgreSQL accepts connections (init containers).
 
 A database that is still starting refuses connections; a host name that does not resolve is, past
-a short while, a wrong setting (POSTGRES_HOST): the Service or the StatefulSet pod behind a right
-name gets its DNS record seconds after it is created, before it is ready. Such a name fails the
-command after --unresolved-timeout seconds, saying so, instead of waiting out --timeout: the
-migrate Job's attempts then fail fast and the installer reports why (kubedefis.core.kube.why_stuck).
+a while, a wrong setting (POSTGRES_HOST). A right name may not resolve for some time: a StatefulSet
+pod's name (`db-0.db-headless`) gets its DNS record once the pod has an address, and on a busy
+2-core node the pod may wait a minute for its volume or for CPU (seen: 51 s in the suite). Past
+--unresolved-timeout seconds (90) the command fails, saying so, instead of waiting out --timeout:
+the migrate Job's second attempt then fails too and the installer reports why
+(kubedefis.core.kube.why_stuck) after about three minutes, not Helm's ten.
 """
 
 import re
@@ -29,8 +31,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--unresolved-timeout",
             type=float,
-            default=30.0,
-            help="seconds a host name may stay unresolved before the command gives up (default 30)",
+            default=90.0,
+            help="seconds a host name may stay unresolved before the command gives up (default 90)",
         )
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: default)")
 
