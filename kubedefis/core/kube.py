@@ -204,15 +204,8 @@ CRASH_LOOPS_BEFORE_GIVING_UP = 3  # restarts in CrashLoopBackOff (10 s, 20 s, 40
 UNSCHEDULABLE_GRACE = 30.0  # seconds a pod may stay unschedulable (room freed by another namespace going)
 
 
-# A pod Running this long without being Ready is not what a Job's failed attempts wait for: a
-# database initialises well within it (its DNS name resolves from its first second); the site's
-# pods stay unready while the Job that would migrate their database keeps failing (a wrong
-# database host), and waiting for them would only wait out Helm's deadline.
-RUNNING_UNREADY_GRACE = 60.0
-
-
-def _still_coming(pods: list[Any], now: datetime.datetime) -> list[str]:
-    """Pods that are not a Job's and not Ready yet, but may still be: what a Job's attempts may wait for."""
+def _still_coming(pods: list[Any]) -> list[str]:
+    """Pods that are not a Job's and not Ready yet: what a Job's attempts may be waiting for."""
     names = []
     for pod in pods:
         owners = getattr(pod.metadata, "owner_references", None) or []
@@ -220,13 +213,8 @@ def _still_coming(pods: list[Any], now: datetime.datetime) -> list[str]:
             continue
         if getattr(pod.status, "phase", None) in ("Succeeded", "Failed"):
             continue
-        if pod_ready(pod):
-            continue
-        started = getattr(pod.status, "start_time", None)
-        running = getattr(pod.status, "phase", None) == "Running"
-        if running and started and (now - started).total_seconds() > RUNNING_UNREADY_GRACE:
-            continue
-        names.append(pod.metadata.name)
+        if not pod_ready(pod):
+            names.append(pod.metadata.name)
     return names
 
 
@@ -240,7 +228,7 @@ def why_stuck(kube: Kube, namespace: str) -> str | None:
     """
     now = datetime.datetime.now(datetime.UTC)
     pods = kube.core.list_namespaced_pod(namespace).items
-    coming = _still_coming(pods, now)
+    coming = _still_coming(pods)
     for job in kube.batch.list_namespaced_job(namespace).items:
         for cond in job.status.conditions or []:
             if cond.type == "Failed" and cond.status == "True":

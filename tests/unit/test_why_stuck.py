@@ -27,7 +27,6 @@ def pod(
     unschedulable_for: float | None = None,
     ready: bool = False,
     owner: str = "ReplicaSet",
-    running_for: float | None = None,
 ) -> SimpleNamespace:
     conditions = [obj(type="Ready", status="True")] if ready else []
     if unschedulable_for is not None:
@@ -39,13 +38,7 @@ def pod(
     return obj(
         metadata=obj(name=name, deletion_timestamp=None, creation_timestamp=NOW, owner_references=[obj(kind=owner)]),
         status=obj(
-            phase="Running",
-            init_container_statuses=[],
-            container_statuses=list(containers),
-            conditions=conditions,
-            start_time=None
-            if running_for is None
-            else datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=running_for),
+            phase="Running", init_container_statuses=[], container_statuses=list(containers), conditions=conditions
         ),
     )
 
@@ -126,15 +119,3 @@ def test_unschedulable_pods_wait_while_another_stage_may_free_room() -> None:
     assert kube.why_stuck(going, "ns") is None  # type: ignore[arg-type]
     recent = FakeKube([pod("api-1", unschedulable_for=5)], namespaces=[namespace("ns")])
     assert kube.why_stuck(recent, "ns") is None  # type: ignore[arg-type]
-
-
-def test_a_job_failing_while_the_site_stays_unready_is_named_after_a_minute() -> None:
-    """A wrong database host: the site's pods run, unready, while the migrate Job fails (issue 11)."""
-    twice = obj(metadata=obj(name="kd-migrate"), status=obj(conditions=[], failed=2, active=0))
-    attempt = pod("kd-migrate-x", container("wait-for-db"), owner="Job")
-    database = pod("kd-postgresql-0", container("postgres"), ready=True)
-    young = pod("kd-api-1", container("api"), running_for=20)
-    old = pod("kd-api-1", container("api"), running_for=90)
-    assert kube.why_stuck(FakeKube([attempt, database, young], [twice]), "ns") is None  # type: ignore[arg-type]
-    found = kube.why_stuck(FakeKube([attempt, database, old], [twice]), "ns")  # type: ignore[arg-type]
-    assert found and "2 attempts failed" in found
