@@ -418,9 +418,10 @@ def lane_of(module: Any) -> str:
 
     A module's LANE, else "course" for the stages at the course's size (they count pods, scale on
     requests, or load the site: one at a time, so that what they measure is theirs), else "small".
-    The suite's lanes (tox.ini's ci): "course"; "load", small stages that load the site or write
-    through a failover (défis 13, 19, 20), one at a time so that two loads never share the node's
-    spare CPU; "small", the other small stages; "light", hand-ins and the other stacks.
+    The suite's lanes (tox.ini's ci): "course" (défis 19 and 20, small stages that load the site,
+    too); "small"; "light", hand-ins and the other stacks. A fourth lane ("load": 13, 19, 20 beside
+    the course lane) took the suite to 19-21 min but made loads and proxied requests flaky (a 409
+    race in défi 8's load, a 503 through the API server's proxy in défi 3): not kept.
     """
     return str(getattr(module, "LANE", "course" if getattr(module, "SIZE", "course") == "course" else "small"))
 
