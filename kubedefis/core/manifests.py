@@ -8,7 +8,6 @@ target file or kubectl.
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from kubernetes.utils.quantity import parse_quantity
 
 from kubedefis.core.errors import CommandError, KubedefisError
 from kubedefis.core.shell import run
+from kubedefis.core.waits import Check, wait_for
 
 Obj = dict[str, Any]
 _SERIALIZER = ApiClient()
@@ -65,14 +65,21 @@ OPENAPI_FLAP_WINDOW = 60.0  # seconds
 
 def kubectl_apply(command: list[str], input: str | None = None) -> str:
     """Run a `kubectl ... apply ...` command; tried again while the API server's OpenAPI is unavailable."""
-    deadline = time.monotonic() + OPENAPI_FLAP_WINDOW
-    while True:
+    final: list[CommandError] = []
+
+    def attempt() -> Check[str]:
         try:
-            return run(command, input=input).stdout
+            return Check(True, run(command, input=input).stdout)
         except CommandError as exc:
-            if OPENAPI_FLAP not in str(exc) or time.monotonic() > deadline:
-                raise
-        time.sleep(2)  # the aggregator re-reads an API's document every few seconds
+            if OPENAPI_FLAP in str(exc):
+                return Check(False, state=str(exc).strip()[-300:])
+            final.append(exc)  # not a flap: stop waiting, raise it as it is
+            return Check(True, "")
+
+    out = wait_for("kubectl apply, the API server's OpenAPI served", attempt, timeout=OPENAPI_FLAP_WINDOW, interval=2)
+    if final:
+        raise final[0]
+    return out or ""
 
 
 def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from kubedefis.core import manifests
+from kubedefis.core import manifests, waits
 from kubedefis.core.errors import CommandError
 from kubedefis.localcluster import provider
 
@@ -31,7 +31,7 @@ def _runner(outcomes: list[str]):
 def test_an_openapi_flap_is_tried_again(monkeypatch):
     run, calls = _runner([FLAP, FLAP, "ok"])
     monkeypatch.setattr(manifests, "run", run)
-    monkeypatch.setattr(manifests.time, "sleep", lambda s: None)
+    monkeypatch.setattr(waits.time, "sleep", lambda s: None)
     assert manifests.kubectl_apply(["kubectl", "apply", "-f", "-"], input="x") == "applied"
     assert len(calls) == 3
 
@@ -46,11 +46,11 @@ def test_any_other_failure_is_final(monkeypatch):
 
 def test_a_flap_that_lasts_fails_after_the_window(monkeypatch):
     run, calls = _runner([FLAP] * 5)
-    clock = iter([0.0, 10.0, 70.0, 80.0, 90.0])
+    clock = iter([0.0, 10.0, 70.0, 80.0, 90.0, 100.0])
     monkeypatch.setattr(manifests, "run", run)
-    monkeypatch.setattr(manifests.time, "sleep", lambda s: None)
-    monkeypatch.setattr(manifests.time, "monotonic", lambda: next(clock))
-    with pytest.raises(CommandError, match="failed to download openapi"):
+    monkeypatch.setattr(waits.time, "sleep", lambda s: None)
+    monkeypatch.setattr(waits.time, "monotonic", lambda: next(clock))
+    with pytest.raises(waits.WaitTimeout, match="failed to download openapi"):
         manifests.kubectl_apply(["kubectl", "apply", "-f", "-"])
     assert len(calls) == 2
 
