@@ -35,7 +35,7 @@ from kubedefis.stack import database as pg
 PRESET = "defi15"
 SIZE = "small"  # checks neither replica counts nor requests
 LANE = "light"  # a small stage in the light lane: it balances the lanes' lengths (see harness.plugin.lane_of)
-SITE_TABLES = ("garage_garage", "garage_car", "garage_key", "garage_loan", "auth_user")
+# The site's tables are read from its database (pg.tables_of): each group's Django project has its own.
 LOGICAL_DUMP = re.compile(r"\b(pg_dump|pg_dumpall)\b|\bpg-backup\s+logical\b")
 DUMP = re.compile(r"\b(pg_dump|pg_dumpall|pg_basebackup)\b|\bpg-backup\s+(logical|base)\b")
 
@@ -157,11 +157,17 @@ def configmaps_written_during(cluster, namespace, job) -> list[str]:
     return written
 
 
-def row_counts(cluster, namespace, suite, name):
+def database_node(cluster, namespace, suite) -> pg.Node:
+    """psql in a running pod of the database component (its PostgreSQL container found from the pod)."""
     primary = stack.resolve(cluster, namespace, suite.target.component("database"))
-    pod = stack.a_running_pod(cluster, namespace, primary).metadata.name
-    counts = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in SITE_TABLES)
-    return {r[0]: int(r[1]) for r in pg.node(cluster, namespace, pod).sql(counts, database=name)}
+    pod = stack.a_running_pod(cluster, namespace, primary)
+    return pg.node(cluster, namespace, pod, port=suite.target.database_port)
+
+
+def row_counts(cluster, namespace, suite, name) -> dict[str, int]:
+    """Rows per table of the site's database (its tables as they are now, `schema.name`)."""
+    node = database_node(cluster, namespace, suite)
+    return pg.row_counts(node, name, pg.tables_of(node, name))
 
 
 def site_config(cluster, namespace, suite) -> dict[str, dict]:
@@ -319,42 +325,49 @@ def backup_on_volume(cluster, namespace, backup: dict) -> tuple[list[backups.Dum
     files = backups.list_dumps(cluster.kube, namespace, backup, timeout=timeouts.JOB)
     written = backups.site_dumps(backups.written_between(files, started, completed))
     assert written, (
-        f"expected a PostgreSQL dump holding the site's tables ({backups.SITE_MARKER}) written on "
+        f"expected a PostgreSQL dump of the site's database (naming {backups.SITE_MARKER}) written on "
         f"{sorted(_claims(backup))} by {manifests.name_of(backup)} between {started:%H:%M:%S} and "
         f"{completed:%H:%M:%S}, found {backups.describe(files)}"
     )
     return written, files
 
 
-def lose_a_row(node, database) -> tuple[str, str]:
+def lose_a_row(node, database) -> tuple[pg.Table, str]:
     """Delete one row of a site table that no foreign key references: (table, the row as JSON)."""
-    tables = ", ".join(f"'{t}'" for t in SITE_TABLES)
-    candidates = node.sql(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        f" WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname IN ({tables})"
+    tables = pg.tables_of(node, database)
+    unreferenced = node.sql(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind = 'r'"
         " AND NOT EXISTS (SELECT FROM pg_constraint f WHERE f.contype = 'f' AND f.confrelid = c.oid)",
         database=database,
     )
-    for (table,) in sorted(candidates, key=lambda r: SITE_TABLES.index(r[0])):
+    candidates = pg.row_loss_candidates(tables, unreferenced)
+    for table in candidates:
         row = node.value(
-            f"DELETE FROM {table} t WHERE ctid = (SELECT ctid FROM {table} LIMIT 1) RETURNING row_to_json(t)::text",
+            f"DELETE FROM {table.sql} t WHERE ctid = (SELECT ctid FROM {table.sql} LIMIT 1)"
+            " RETURNING row_to_json(t)::text",
             database=database,
         )
         if row:
             return table, row
-    pytest.fail(f"expected a row in one of the site tables nothing references ({candidates}), found none")
+    pytest.fail(
+        "expected a row in one of the site's tables nothing references "
+        f"({', '.join(map(str, candidates)) or 'none'}; the site's tables: {', '.join(map(str, tables))}), "
+        "found none"
+    )
 
 
-def put_back(node, database, table, row) -> None:
-    literal = "'" + row.replace("'", "''") + "'"
-    node.sql(f"INSERT INTO {table} SELECT * FROM json_populate_record(NULL::{table}, {literal})", database=database)
+def put_back(node, database, table: pg.Table, row) -> None:
+    node.sql(
+        f"INSERT INTO {table.sql} SELECT * FROM json_populate_record(NULL::{table.sql}, {pg.literal(row)})",
+        database=database,
+    )
 
 
 def verification_refuses_lost_rows(cluster, namespace, suite, database, checks_run: list[dict]) -> str:
     """Each post-upgrade verification run again (a Job from its own spec) after one row of the site was lost
     since the backup: one of them must fail. Returns the one that refused; the row is put back."""
-    primary = stack.resolve(cluster, namespace, suite.target.component("database"))
-    node = pg.node(cluster, namespace, stack.a_running_pod(cluster, namespace, primary).metadata.name)
+    node = database_node(cluster, namespace, suite)
     table, row = lose_a_row(node, database)
     passed = []
     try:
@@ -415,7 +428,8 @@ def test_upgrade_backs_up_before_and_verifies_after(suite, cluster, namespace, v
             f"{manifests.name_of(check)} created at {created}, before the backup ended"
         )
     after = row_counts(cluster, namespace, suite, name)
-    assert all(after[t] >= n for t, n in before.items()), (before, after)
+    lost = pg.rows_lost(before, after)
+    assert not lost, f"expected no table of the site to lose rows in the upgrade, found (before, after) {lost}"
     # ... and it verifies: a row lost since the backup makes it fail (the row is put back).
     record(
         "verification_refusing_lost_rows",

@@ -2,8 +2,9 @@
 
 A CronJob takes logical backups (pg_dump, custom format) to a backup volume and keeps the
 last N. A backup that cannot be restored is not a backup: the tests write known rows, back
-up, destroy the data (a dropped table; then the whole database volume), restore, and compare
-every row, byte for byte.
+up, destroy the data (a dropped table and every row of the site's other tables; then the whole
+database volume), restore, and compare every row, byte for byte. The site's tables are read from
+its database (each group's Django project has its own), never named by the suite.
 
 The backup CronJob is found by what it does (a logical dump onto a volume claim), not by its name,
 and everything is done with it, never with a tool of ours: a backup now is a Job made from its
@@ -32,7 +33,6 @@ SIZE = "small"  # checks neither replica counts nor requests
 KEEP = 2  # retention under test: small, so that it is reached quickly
 OVERRIDES = {"backup": {"keep": KEEP}}
 PROBE = "kubedefis_restore_probe"
-SITE_TABLES = ("garage_garage", "garage_car", "garage_key", "garage_loan", "auth_user", "django_migrations")
 LOGICAL_DUMP = re.compile(r"\b(pg_dump|pg_dumpall)\b|\bpg-backup\s+logical\b")
 BASE_BACKUP = re.compile(r"\bpg_basebackup\b|\bpg-backup\s+base\b")
 RETENTION = re.compile(r"--(?:keep|retention)[\s=]+(\d+)")
@@ -51,18 +51,25 @@ def sitedb(suite, cluster, namespace, values):
 
 def primary(cluster, namespace, suite):
     found = stack.wait_component(cluster, namespace, suite.target.component("database"), timeouts.DATABASE_READY)
-    return pg.node(cluster, namespace, stack.a_running_pod(cluster, namespace, found).metadata.name)
+    pod = stack.a_running_pod(cluster, namespace, found)
+    return pg.node(cluster, namespace, pod, port=suite.target.database_port)
 
 
-def fingerprint(node, database, tables):
-    """md5 of every row of each table, in key order: equal fingerprints = the same bytes."""
-    out = {}
-    for table in tables:
-        out[table] = node.value(
-            f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM {table} t",
-            database=database,
-        )
-    return out
+def site_tables(node, database) -> tuple[pg.Table, ...]:
+    """Every table of the site's database (each group's own, read from it), the suite's probe included."""
+    tables = pg.tables_of(node, database)
+    assert any(t.name == PROBE for t in tables), f"expected the table {PROBE} the suite wrote, found {tables}"
+    return tables
+
+
+def settled(before: dict[str, str], during: dict[str, str], record) -> list[str]:
+    """The tables to compare after a restore: those the running site did not write while the backup ran
+    (pg.unchanged), the suite's probe table always."""
+    compared = pg.unchanged(before, during, always=[t for t in before if t.endswith(f".{PROBE}")])
+    moving = [t for t in before if t not in compared]
+    if moving:
+        record("tables_written_during_the_backup", moving)
+    return compared
 
 
 def write_known_rows(node, database, user):
@@ -273,18 +280,28 @@ def test_restore_after_dropping_a_table(suite, cluster, namespace, cronjob, site
     name, user = sitedb
     node = primary(cluster, namespace, suite)
     write_known_rows(node, name, user)
-    tables = (PROBE, *SITE_TABLES)
-    before = fingerprint(node, name, tables)
+    tables = site_tables(node, name)
+    before = pg.fingerprint(node, name, tables)
     dump = backup_now(cluster, namespace, cronjob)[-1]
-    node.sql(f"DROP TABLE {PROBE}; TRUNCATE garage_loan, garage_key, garage_car CASCADE;", database=name)
-    assert fingerprint(node, name, ("garage_car",))["garage_car"].startswith("0:"), "the destruction did not happen"
+    compared = settled(before, pg.fingerprint(node, name, tables), record)
+    # The destruction: the probe table dropped, every row of every other table of the site gone.
+    probe = [t for t in tables if t.name == PROBE]
+    rest = [t for t in tables if t.name != PROBE]
+    node.sql(
+        f"DROP TABLE {', '.join(t.sql for t in probe)};"
+        + (f" TRUNCATE {', '.join(t.sql for t in rest)} CASCADE;" if rest else ""),
+        database=name,
+    )
+    destroyed = pg.fingerprint(node, name, tables)
+    left = pg.emptied({t: destroyed[t] for t in compared})
+    assert destroyed[str(probe[0])] == "missing" and not left, f"the destruction did not happen: rows left in {left}"
+    record("tables_destroyed", len(tables))
     start = time.monotonic()
     done = restore(suite, cluster, namespace, cronjob, dump)
     record("restore_seconds", round(time.monotonic() - start, 1))
     record("restore_job_log", done.log[-500:])
-    after = fingerprint(node, name, tables)
-    changed = {t: (before[t], after[t]) for t in tables if before[t] != after[t]}
-    assert not changed, f"tables differ after restoring {dump}: {changed}"
+    changed = pg.differences(before, pg.fingerprint(node, name, tables), compared)
+    assert not changed, f"tables differ after restoring {dump} (rows:md5 before, after): {changed}"
     access.wait_http("the site after the restore", lambda: site.get("/api/stats"), timeout=timeouts.HTTP_READY)
 
 
@@ -302,17 +319,17 @@ def test_restore_after_losing_the_database_volume(suite, cluster, namespace, cro
     name, user = sitedb
     node = primary(cluster, namespace, suite)
     write_known_rows(node, name, user)  # its own rows: this check does not depend on D16.4's
-    tables = (PROBE, *SITE_TABLES)
-    before = fingerprint(node, name, tables)
+    tables = site_tables(node, name)
+    before = pg.fingerprint(node, name, tables)
     dump = backup_now(cluster, namespace, cronjob)[-1]
+    compared = settled(before, pg.fingerprint(node, name, tables), record)
     start = time.monotonic()
     pg.rebuild(cluster.kube, namespace, node.pod, timeout=timeouts.DATABASE_READY)
     fresh = primary(cluster, namespace, suite)
     assert fresh.value(f"SELECT to_regclass('{PROBE}') IS NULL", database=name) == "t", "the volume was not replaced"
     restore(suite, cluster, namespace, cronjob, dump)
     record("disaster_recovery_seconds", round(time.monotonic() - start, 1))
-    after = fingerprint(fresh, name, tables)
-    changed = {t: (before[t], after[t]) for t in tables if before[t] != after[t]}
-    assert not changed, f"tables differ after restoring {dump}: {changed}"
+    changed = pg.differences(before, pg.fingerprint(fresh, name, tables), compared)
+    assert not changed, f"tables differ after restoring {dump} (rows:md5 before, after): {changed}"
     stats = access.wait_http("the site after the restore", lambda: site.get("/api/stats"), timeout=timeouts.ROLLOUT)
     assert stats.status == 200, stats

@@ -3,7 +3,8 @@
 No tool of ours is asked which backups exist: a short-lived pod made from the group's own backup pod
 (its image, security context and volume mounts, another command) lists the files on the backup
 volume and says which are PostgreSQL dumps (pg_dump's custom or tar format, pg_dump / pg_dumpall's
-plain SQL, each possibly gzip-compressed) and whether they hold the site's tables. A backup is a
+plain SQL, each possibly gzip-compressed) and whether they hold the site's tables (a Django site's
+database: SITE_MARKER). A backup is a
 dump written while the Job that made it ran (file time between its start and its completion).
 Jobs are made from the group's own templates, as `kubectl create job --from=cronjob/NAME` does.
 Times are the API server's (Job status, managedFields, the Date of its answers) and the node's
@@ -33,8 +34,11 @@ Obj = dict[str, Any]
 # File times and API times are each truncated to the second, by two clocks (the node's, the API
 # server's: one machine on kind, NTP-synchronised elsewhere).
 SLACK = datetime.timedelta(seconds=2)
-# A word found in a dump of the site's database and in no dump of another (a table of the site).
-SITE_MARKER = "garage_car"
+# A word found in a dump of a Django site's database and in no dump of another database (postgres,
+# template1, a cache's): the table of applied migrations, which every migrated Django project has,
+# whatever its apps (each group's own: never a table of ours). Custom and tar dumps carry table names
+# uncompressed in their table of contents, plain dumps in their CREATE TABLE and COPY lines.
+SITE_MARKER = "django_migrations"
 LISTING_PREFIX = "KDDUMP"
 # Run by `sh` (POSIX, busybox included) in the group's backup image: one line per file under the
 # mount paths given, `KDDUMP <mtime> <bytes> <format> <site 0|1> <path>`.
@@ -69,7 +73,7 @@ class DumpFile:
     mtime: int  # seconds since the epoch (the node's clock)
     size: int
     format: str  # custom, tar, plain (PostgreSQL dumps), archive, other; gz- when gzip-compressed
-    site: bool  # holds the site's tables (SITE_MARKER found in its content)
+    site: bool  # holds a Django site's tables (SITE_MARKER found in its content)
 
     @property
     def logical(self) -> bool:

@@ -13,11 +13,11 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubedefis.core import kube
+from kubedefis.core import kube, manifests
 from kubedefis.core.errors import KubedefisError
 from kubedefis.core.findings import Finding
 from kubedefis.core.shell import run
@@ -48,12 +48,16 @@ def slot_name(pod: str) -> str:
 
 @dataclass(frozen=True)
 class Node:
-    """One PostgreSQL pod, reached with `kubectl exec` (psql over its local socket, as postgres)."""
+    """One container of a pod, reached with `kubectl exec`: PostgreSQL's (psql over its local socket).
+
+    Build a PostgreSQL node with `node` or `pod_node`, which find the container from the pod
+    itself: a group names it as it likes (`db`, `postgres`, `bdd`...), never as our chart does.
+    """
 
     kubectl: tuple[str, ...]
     namespace: str
     pod: str
-    container: str = "postgresql"
+    container: str
 
     def exec(self, *command: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         args = [*self.kubectl, "-n", self.namespace, "exec", "-i", self.pod, "-c", self.container, "--", *command]
@@ -77,9 +81,211 @@ class Node:
         return self.value("SELECT pg_is_in_recovery()") == "t"
 
 
-def node(cluster: Any, namespace: str, pod: str) -> Node:
-    """A Node from the suite's cluster handle (its kubectl flags)."""
-    return Node(tuple(cluster.kubectl_command()), namespace, pod)
+# PostgreSQL's own port: the database port when the target names none (Target.database_port's default).
+DEFAULT_PORT = 5432
+# What a PostgreSQL container names in its image, command or args (postgres, postgresql, bitnami/postgresql,
+# cloudnative-pg/postgresql, a `postgres -c ...` command).
+_NAMES_POSTGRES = re.compile(r"postgres", re.IGNORECASE)
+
+
+def _names_postgres(container: Mapping[str, Any]) -> bool:
+    words = [str(container.get("image") or ""), *map(str, container.get("command") or [])]
+    return any(_NAMES_POSTGRES.search(w) for w in [*words, *map(str, container.get("args") or [])])
+
+
+def _ports(container: Mapping[str, Any]) -> set[int]:
+    return {int(p["containerPort"]) for p in container.get("ports") or [] if p.get("containerPort") is not None}
+
+
+def postgres_container(pod_spec: Mapping[str, Any], port: int | None = DEFAULT_PORT, *, pod: str = "the pod") -> str:
+    """The name of the container of a pod spec (a dict, as `manifests.live` gives it) that runs PostgreSQL.
+
+    Groups name it as they like, and may put a sidecar beside it (an exporter whose image names
+    postgres too, a pgbouncer on another port). The first of these that finds any container
+    decides, and must find exactly one:
+    1. the containers naming postgres (image, command or args) that declare the database port;
+    2. those naming postgres that declare no port at all (a sidecar declares its own);
+    3. those naming postgres;
+    4. those declaring the database port;
+    5. the pod's containers (so: its only one).
+    """
+    port = DEFAULT_PORT if port is None else port
+    containers = [c for c in pod_spec.get("containers") or [] if c.get("name")]
+    names = [c for c in containers if _names_postgres(c)]
+    tiers = (
+        [c for c in names if port in _ports(c)],
+        [c for c in names if not _ports(c)],
+        names,
+        [c for c in containers if port in _ports(c)],
+        containers,
+    )
+    found = next((tier for tier in tiers if tier), [])
+
+    def described(items: Iterable[Mapping[str, Any]]) -> str:
+        return ", ".join(
+            f"{c['name']} (image {c.get('image') or '?'}, ports {sorted(_ports(c)) or 'none'})" for c in items
+        )
+
+    if len(found) == 1:
+        return str(found[0]["name"])
+    if not found:
+        raise KubedefisError(f"{pod} has no container: no PostgreSQL to reach")
+    if found is containers:
+        raise KubedefisError(
+            f"no container of {pod} names postgres (image, command, args) or declares the database port {port}, "
+            f"and it has several: {described(containers)}"
+        )
+    raise KubedefisError(
+        f"several containers of {pod} could be PostgreSQL (naming postgres or declaring port {port}): "
+        f"{described(found)}; give the database's port in the target (database_port)"
+    )
+
+
+def pod_node(kubectl: Sequence[str], k: kube.Kube, namespace: str, pod: Any, *, port: int | None = None) -> Node:
+    """The one way to reach a PostgreSQL pod: `pod` is its name (read from the API) or the pod itself
+    (a client model or a dict); its container is found from its spec (`postgres_container`)."""
+    if isinstance(pod, str):
+        pod = k.core.read_namespaced_pod(pod, namespace)
+    obj = pod if isinstance(pod, dict) else manifests.live(pod)
+    name = str(obj["metadata"]["name"])
+    return Node(tuple(kubectl), namespace, name, postgres_container(obj.get("spec") or {}, port, pod=f"pod {name}"))
+
+
+def node(cluster: Any, namespace: str, pod: Any, *, port: int | None = None) -> Node:
+    """A PostgreSQL Node from the suite's cluster handle (its kubectl flags and client); see `pod_node`."""
+    return pod_node(cluster.kubectl_command(), cluster.kube, namespace, pod, port=port)
+
+
+# --- the site's tables: whatever the group's Django project made ----------------------------------
+
+
+def quote_ident(name: str) -> str:
+    """An SQL identifier, always quoted: a group's table may be named anything (`order`, `Voiture`)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True, order=True)
+class Table:
+    """A table of the site's database, by schema and name."""
+
+    schema: str
+    name: str
+
+    @property
+    def sql(self) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+# Every group's Django project has its own apps and tables: the site's tables are read from its database,
+# never named. Base tables (partitioned ones included, their partitions not: the parent holds their rows)
+# outside PostgreSQL's own schemas, and not an extension's (CREATE EXTENSION makes and fills them, a dump
+# does not carry their rows).
+SITE_TABLES_QUERY = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT EXISTS (
+    SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+  )
+ORDER BY 1, 2
+"""
+
+
+def is_system_schema(schema: str) -> bool:
+    """PostgreSQL's own schemas (pg_catalog, information_schema, pg_toast, pg_temp_N...): never a site's."""
+    return schema in ("pg_catalog", "information_schema") or schema.startswith("pg_")
+
+
+def site_tables(rows: Iterable[Sequence[str]]) -> tuple[Table, ...]:
+    """The tables of (schema, name) rows (SITE_TABLES_QUERY's), without PostgreSQL's own, sorted, once each."""
+    found = {Table(r[0], r[1]) for r in rows if len(r) >= 2 and r[0] and r[1] and not is_system_schema(r[0])}
+    return tuple(sorted(found))
+
+
+def tables_of(node_: Node, database: str) -> tuple[Table, ...]:
+    """The site's tables, as its database has them now."""
+    return site_tables(node_.sql(SITE_TABLES_QUERY, database=database))
+
+
+def _per_table(node_: Node, database: str, tables: Sequence[Table], expression: str) -> dict[str, str]:
+    """One value per table (an expression over its rows `t`), in one psql call; a table that does not exist
+    (any more) is "missing" rather than an error, so that a comparison says which ones."""
+    if not tables:
+        return {}
+    exists = " UNION ALL ".join(f"SELECT {i}, to_regclass({literal(t.sql)}) IS NOT NULL" for i, t in enumerate(tables))
+    present = {int(r[0]) for r in node_.sql(exists, database=database) if r[1] == "t"}
+    out = {str(t): "missing" for i, t in enumerate(tables) if i not in present}
+    # Rows are named by their index: a table's name may hold a tab or a newline, psql's separators here.
+    parts = [f"SELECT {i}, ({expression})::text FROM {t.sql} t" for i, t in enumerate(tables) if i in present]
+    if parts:
+        for row in node_.sql(" UNION ALL ".join(parts), database=database):
+            out[str(tables[int(row[0])])] = row[1] if len(row) > 1 else ""
+    return {str(t): out[str(t)] for t in tables}
+
+
+def literal(text: str) -> str:
+    """An SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def fingerprint(node_: Node, database: str, tables: Sequence[Table]) -> dict[str, str]:
+    """`rows:md5 of every row in text order` per table (table name as `schema.name`): equal = the same bytes.
+    "missing" for a table that is not there."""
+    expression = "count(*) || ':' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '')"
+    return _per_table(node_, database, tables, expression)
+
+
+def row_counts(node_: Node, database: str, tables: Sequence[Table]) -> dict[str, int]:
+    """Rows per table (`schema.name`); -1 for a table that is not there."""
+    counts = _per_table(node_, database, tables, "count(*)")
+    return {name: int(value) if value.isdigit() else -1 for name, value in counts.items()}
+
+
+def emptied(fingerprints: Mapping[str, str]) -> dict[str, str]:
+    """The tables of a fingerprint that still hold rows (neither empty nor missing): what a destruction missed."""
+    return {t: f for t, f in fingerprints.items() if f != "missing" and not f.startswith("0:")}
+
+
+def rows_lost(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """The tables with fewer rows after than before (a table gone counts -1): (before, after)."""
+    return {t: (n, after.get(t, -1)) for t, n in before.items() if after.get(t, -1) < n}
+
+
+def unchanged(before: Mapping[str, str], during: Mapping[str, str], *, always: Iterable[str] = ()) -> list[str]:
+    """The tables whose fingerprint did not change between two readings (and those in `always`, whatever).
+
+    A table the running site writes on its own (sessions, a visit counter) changes while a backup runs:
+    it cannot be compared byte for byte with what the backup holds. A table only the suite writes is in
+    `always`: it is compared in any case.
+    """
+    keep = set(always)
+    return [t for t in before if t in keep or during.get(t) == before[t]]
+
+
+def differences(
+    before: Mapping[str, str], after: Mapping[str, str], compared: Iterable[str]
+) -> dict[str, tuple[str, str]]:
+    """The compared tables whose fingerprint differs (a table gone is "missing"): (before, after)."""
+    return {t: (before[t], after.get(t, "missing")) for t in compared if after.get(t, "missing") != before[t]}
+
+
+# Django's own tables (the framework's, in every project): a lost row is looked for in the project's
+# tables first, then in its users; a lost migration record (django_*) is no lost data.
+DJANGO_PREFIXES = ("django_", "auth_")
+SUITE_PREFIX = "kubedefis_"  # the suite's own probe tables
+
+
+def row_loss_candidates(tables: Iterable[Table], unreferenced: Iterable[Sequence[str]]) -> list[Table]:
+    """The site's tables a row may be deleted from, in the order to try: those no foreign key references
+    (`unreferenced`: their (schema, name) rows), so that deleting is a loss and nothing else; the project's
+    own tables first, then auth_user; never a django_* table nor one of the suite's."""
+    free = {Table(r[0], r[1]) for r in unreferenced if len(r) >= 2}
+    usable = [t for t in tables if t in free and not t.name.startswith(SUITE_PREFIX)]
+    own = sorted(t for t in usable if not t.name.startswith(DJANGO_PREFIXES))
+    return own + sorted(t for t in usable if t.name == "auth_user")
 
 
 # --- replication state ---------------------------------------------------------------------------
@@ -483,6 +689,7 @@ class Replicated:
     namespace: str
     primary_selector: str
     replica_selector: str
+    port: int | None = None  # PostgreSQL's port in its pods (None: DEFAULT_PORT): tells its container
 
     def pods(self, selector: str) -> list[Any]:
         pods = self.cluster.kube.core.list_namespaced_pod(self.namespace, label_selector=selector).items
@@ -492,7 +699,7 @@ class Replicated:
     def primary(self) -> Node:
         pods = self.pods(self.primary_selector)
         assert pods, f"no running primary pod ({self.primary_selector}) in {self.namespace}"
-        return node(self.cluster, self.namespace, pods[0].metadata.name)
+        return node(self.cluster, self.namespace, pods[0], port=self.port)
 
     def replica_pods(self) -> list[Any]:
         return self.pods(self.replica_selector)
@@ -500,7 +707,7 @@ class Replicated:
     def replicas(self) -> list[Node]:
         pods = self.replica_pods()
         assert pods, f"no running replica pod ({self.replica_selector}) in {self.namespace}"
-        return [node(self.cluster, self.namespace, p.metadata.name) for p in pods]
+        return [node(self.cluster, self.namespace, p, port=self.port) for p in pods]
 
     def evidence(self) -> str:
         k = self.cluster.kube
@@ -538,7 +745,7 @@ class Replicated:
         seconds = time.monotonic() - start
         after = uuid.uuid4().hex
         insert_token(primary, database, after)
-        rebuilt = node(self.cluster, self.namespace, pod_name)
+        rebuilt = node(self.cluster, self.namespace, pod_name, port=self.port)
 
         def both() -> Check[None]:
             have = {t: count_token(rebuilt, database, t) for t in (before, after)}

@@ -52,8 +52,9 @@ class Database:
     namespace: str
     release: str
 
-    def node(self, pod: str) -> pg.Node:
-        return pg.Node(self.kubectl, self.namespace, pod)
+    def node(self, pod: Any) -> pg.Node:
+        """A PostgreSQL node (`pod`: its name or the pod), its container found from the pod (pg.pod_node)."""
+        return pg.pod_node(self.kubectl, self.kube, self.namespace, pod)
 
 
 def _default_kubeconfig() -> str | None:
@@ -138,7 +139,7 @@ def node_state(db: Database, name: str) -> NodeState:
         state.error = "not running"
         return state
     try:
-        state.recovery, state.received, state.replayed = pg.wal_positions(db.node(name))
+        state.recovery, state.received, state.replayed = pg.wal_positions(db.node(pod))
     except Exception as exc:  # a node that does not answer is a state, not a crash of the command
         state.error = str(exc).splitlines()[0][:200]
     return state
@@ -233,9 +234,10 @@ def _repoint_receivers(db: Database, topology: Topology, new: str) -> None:
     """
     host = _direct_host(db, new)
     for member in topology.members:
-        if member == new or _pod(db, member) is None:
+        pod = None if member == new else _pod(db, member)
+        if pod is None:
             continue
-        node = db.node(member)
+        node = db.node(pod)  # the pod just read: no second read, and no error if it went meanwhile
         try:
             current = node.value("SHOW primary_conninfo")
         except pg.PsqlError:
@@ -318,11 +320,12 @@ def promote(
 
     # 5. The other nodes stream from the new primary through their own slots.
     def slots() -> None:
+        primary = db.node(new)
         for member in topology.members:
             if member == new:
                 continue
             slot = pg.slot_name(member)
-            db.node(new).sql(
+            primary.sql(
                 f"SELECT pg_create_physical_replication_slot('{slot}', true)"
                 f" WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = '{slot}')"
             )

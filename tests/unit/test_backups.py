@@ -200,21 +200,21 @@ def test_hook_events():
 def test_listing_script_tells_dumps_from_other_files(tmp_path: Path):
     d = tmp_path / "save"
     (d / "nested").mkdir(parents=True)
-    (d / "site.dump").write_bytes(b"PGDMP\x01\x0e\x00\x04 CREATE TABLE public.garage_car")
+    (d / "site.dump").write_bytes(b"PGDMP\x01\x0e\x00\x04 CREATE TABLE public.django_migrations")
     (d / "other.dump").write_bytes(b"PGDMP\x01\x0e\x00\x04 CREATE TABLE public.pets")
-    plain = b"--\n-- PostgreSQL database dump\n--\nCREATE TABLE public.garage_car (id integer);\n"
+    plain = b"--\n-- PostgreSQL database dump\n--\nCREATE TABLE public.django_migrations (id integer);\n"
     (d / "nested" / "site.sql").write_bytes(plain)
     (d / "site.sql.gz").write_bytes(gzip.compress(plain))
     (d / "all.sql").write_bytes(b"--\n-- PostgreSQL database cluster dump\n--\n\\connect site\n")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        toc = b"PGDMP toc garage_car"
+        toc = b"PGDMP toc django_migrations"
         info = tarfile.TarInfo("toc.dat")
         info.size = len(toc)
         tar.addfile(info, io.BytesIO(toc))
     (d / "site.tar").write_bytes(buffer.getvalue())
     (d / "base.tar.gz").write_bytes(gzip.compress(buffer.getvalue().replace(b"PGDMP", b"PGDATA")))
-    (d / "site.info").write_text("rows.public.garage_car=12\n")
+    (d / "site.info").write_text("rows.public.django_migrations=12\n")
     (d / "empty.sql").write_bytes(b"")
     done = subprocess.run(
         ["sh", "-c", backups.LISTING_SCRIPT, "sh", backups.SITE_MARKER, str(d)],
