@@ -148,3 +148,11 @@ def test_a_node_always_names_its_container():
     """No default container any more: our chart's name cannot slip in unnoticed."""
     with pytest.raises(TypeError):
         pg.Node(("kubectl",), "ns", "pod")  # type: ignore[call-arg]
+
+
+def test_a_group_s_database_pod_is_reached_in_its_own_container():
+    """The call the conformance modules made before (a pod name, no port): the old code answered our chart's
+    container name, `postgresql`, which a group's pod does not have."""
+    pod = v1pod("db-0", client.V1Container(name="db", image="postgres:16"))
+    cluster = SimpleNamespace(kube=SimpleNamespace(core=FakeCore(pod)), kubectl_command=lambda: ["kubectl"])
+    assert pg.node(cluster, "u-42", "db-0").container == "db"
