@@ -96,11 +96,31 @@ class SiteUser(FastHttpUser):
         cars = self.setup_get("/api/cars?page_size=100")
         self.car_count = max(1, cars["count"])
         self.car_ids = [car["id"] for car in cars["results"]] or [1]
-        keys = self.setup_get("/api/keys?lent=false&page_size=100")["results"]
-        # Each virtual user lends its own key, so concurrent users never conflict (409).
+        self.key_id = self.own_key()
+
+    def own_key(self) -> int | None:
+        """The key this user lends and returns, lent to no other user of this run (a 409 would be ours).
+
+        The n-th user takes the n-th key of the whole list (in id order, lent or not): a list of the
+        keys not lent would shift while other users hold theirs, and two users would get the same
+        one. A key still lent when the user starts was left by a run stopped between a lend and
+        its return, to the same token: it is given back first, outside the measured requests. With
+        more users than keys, the extra users do not lend.
+        """
+        keys = self.setup_get("/api/keys?page_size=100")["results"]
         with _lock:
             index = next(_next_key)
-        self.key_id = keys[index % len(keys)]["id"] if keys else None
+        if index >= len(keys):
+            return None
+        key = keys[index]
+        if key.get("lent"):
+            with self.client.post(
+                f"/api/keys/{key['id']}/return", name="setup", catch_response=True, headers=self.auth
+            ) as response:
+                if response.status_code != 200:  # lent to someone else: this user does not lend
+                    response.success()
+                    return None
+        return int(key["id"])
 
     def ask(self, method: str, path: str, name: str, judge: Callable[[Any], None] | None = None, **kwargs: Any) -> Any:
         """The response to one request; a 429 is asked again after its Retry-After (see THROTTLED).

@@ -3,6 +3,7 @@ import itertools
 import pytest
 
 from kubedefis.core.waits import Check, WaitTimeout, wait_for
+from kubedefis.harness.access import Response, wait_http
 
 
 def test_returns_the_value_once_the_condition_holds():
@@ -51,3 +52,21 @@ def test_fail_fast_stops_before_the_deadline():
             fail_fast=lambda c: "crash loop" if c.value == "CrashLoopBackOff" else None,
         )
     assert "crash loop" in str(info.value)
+
+
+def test_wait_http_in_a_row_needs_every_answer_of_a_streak_good():
+    statuses = iter([200, 503, 200, 200, 200])  # one pod answers, another refuses, then all answer
+    asked = []
+
+    def fetch() -> Response:
+        asked.append(status := next(statuses))
+        return Response(status, {}, b"")
+
+    assert wait_http("readyz", fetch, timeout=10, in_a_row=3).status == 200
+    assert asked == [200, 503, 200, 200, 200]
+
+
+def test_wait_http_in_a_row_times_out_with_the_broken_streak():
+    statuses = itertools.cycle([200, 200, 503])
+    with pytest.raises(WaitTimeout, match="after 2 good answer"):
+        wait_http("readyz", lambda: Response(next(statuses), {}, b""), timeout=2.5, in_a_row=3)

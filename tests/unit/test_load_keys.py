@@ -1,0 +1,128 @@
+"""Each load user lends a key no other user of the run holds: défi 8's "0 failed" counted a 409 of
+two users on one key (the list of keys not lent shifted while others held theirs).
+
+Locust patches the standard library when imported (gevent): the users run in a fresh interpreter.
+"""
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "site_locustfile.py"
+
+# In the child: argv[3] users start one after the other, each lending its key (and keeping it, as a
+# user between its lend and its return); prints their keys and Locust's counts.
+CHILD = """
+import importlib.util, json, sys
+from locust.env import Environment
+spec = importlib.util.spec_from_file_location("site_locustfile", sys.argv[1])
+scenario = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(scenario)
+scenario.ApiClient.host = sys.argv[2]
+env = Environment(user_classes=[scenario.ApiClient])
+env.create_local_runner()
+keys = []
+for _ in range(int(sys.argv[3])):
+    user = scenario.ApiClient(env)
+    user.auth = {}
+    key = user.own_key()
+    keys.append(key)
+    if key is not None:
+        user.write(f"/api/keys/{key}/lend", {}, "/api/keys/{id}/lend", 200)
+counts = {f"{method} {name}": [entry.num_requests, entry.num_failures]
+          for (name, method), entry in env.stats.entries.items()}
+print(json.dumps({"keys": keys, "counts": counts}))
+"""
+
+
+class Garage(BaseHTTPRequestHandler):
+    """Keys 1..4 (id order); `lent_to` says who holds each: "us" (the load token) or "other"."""
+
+    lent_to: ClassVar[dict[int, str]] = {}
+
+    def reply(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        keys = [{"id": key, "lent": key in self.lent_to} for key in range(1, 5)]
+        if "lent=false" in self.path:
+            keys = [key for key in keys if not key["lent"]]
+        self.reply(200, {"count": len(keys), "results": keys})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        key, action = int(self.path.split("/")[3]), self.path.split("/")[4]
+        holder = self.lent_to.get(key)
+        if action == "lend" and holder is None:
+            self.lent_to[key] = "us"
+            self.reply(200, {"id": key, "lent": True})
+        elif action == "return" and holder == "us":
+            del self.lent_to[key]
+            self.reply(200, {"id": key, "lent": False})
+        elif action == "return" and holder == "other":
+            self.reply(403, {"message": "not yours"})
+        else:
+            self.reply(409, {"message": f"key {key} is {'already' if holder else 'not'} lent"})
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def garage() -> Iterator[str]:
+    Garage.lent_to = {}
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Garage)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def start_users(host: str, users: int) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(LOCUSTFILE), host, str(users)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_users_holding_keys_never_share_one(garage: str) -> None:
+    seen = start_users(garage, 4)
+    assert seen["keys"] == [1, 2, 3, 4]
+    assert seen["counts"]["POST /api/keys/{id}/lend"] == [4, 0]
+
+
+def test_more_users_than_keys_do_not_lend(garage: str) -> None:
+    seen = start_users(garage, 6)
+    assert seen["keys"] == [1, 2, 3, 4, None, None]
+    assert seen["counts"]["POST /api/keys/{id}/lend"] == [4, 0]
+
+
+def test_a_key_left_lent_to_the_load_token_is_given_back_first(garage: str) -> None:
+    Garage.lent_to = {2: "us"}
+    seen = start_users(garage, 3)
+    assert seen["keys"] == [1, 2, 3]
+    assert seen["counts"]["POST /api/keys/{id}/lend"] == [3, 0]
+    assert seen["counts"]["GET setup"] == [3, 0] and seen["counts"]["POST setup"] == [1, 0]
+
+
+def test_a_key_lent_to_someone_else_is_left_alone(garage: str) -> None:
+    Garage.lent_to = {1: "other"}
+    seen = start_users(garage, 2)
+    assert seen["keys"] == [None, 2]
+    assert seen["counts"]["POST /api/keys/{id}/lend"] == [1, 0]
+    assert Garage.lent_to == {1: "other", 2: "us"}
