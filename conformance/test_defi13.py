@@ -24,6 +24,7 @@ from kubedefis.stack import dbops as db
 
 PRESET = "defi13"
 SIZE = "small"  # checks neither replica counts nor requests
+LANE = "load"  # a writer runs through its failover: with the other small stages under load (harness.plugin.lane_of)
 PRIMARY, REPLICA = "database", "database-replica"
 WRITER_COMPONENT = "db-writer"
 # The failover test runs a writer pod: let it through the database's NetworkPolicy.

@@ -13,7 +13,7 @@ import pytest
 from kubedefis.core import paths
 from kubedefis.harness.plugin import lane_of
 
-LANES = {"course", "small", "light"}
+LANES = {"course", "load", "small", "light"}
 CI_IGNORED = {"test_defi21.py", "test_defi22.py"}  # their own tox envs
 
 
