@@ -46,6 +46,20 @@ def slot_name(pod: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", pod.lower())[:63]
 
 
+# psql in a group's database container, over its local socket. Our image runs as postgres (its own
+# role); the official `postgres` image runs `kubectl exec` as root, and psql would ask for a role
+# "root" that does not exist: as root, connect as the image's superuser (PGUSER, else POSTGRES_USER,
+# the official image's variable, else postgres).
+_PSQL_AS_IMAGE_USER = (
+    'if [ "$(id -u)" = 0 ]; then exec psql -U "${PGUSER:-${POSTGRES_USER:-postgres}}" "$@"; fi; exec psql "$@"'
+)
+
+
+def psql_command(*args: str) -> list[str]:
+    """The command that runs psql with `args` in a database container, as the image's database user."""
+    return ["sh", "-c", _PSQL_AS_IMAGE_USER, "psql", *args]
+
+
 @dataclass(frozen=True)
 class Node:
     """One container of a pod, reached with `kubectl exec`: PostgreSQL's (psql over its local socket).
@@ -66,7 +80,7 @@ class Node:
     def sql(self, query: str, *, database: str = "postgres", timeout: float = 60) -> list[list[str]]:
         """Rows of a query (tab-separated fields); raises PsqlError with psql's message."""
         done = self.exec(
-            "psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", database,
+            *psql_command("-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", database),
             input=query, timeout=timeout,
         )  # fmt: skip
         if done.returncode != 0:
@@ -424,7 +438,7 @@ def visibility_lag(primary: Node, replicas: Sequence[Node], database: str, *, ti
     procs = {}
     for replica in replicas:
         command = [*replica.kubectl, "-n", replica.namespace, "exec", "-i", replica.pod, "-c", replica.container]
-        command += ["--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database]
+        command += ["--", *psql_command("-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database)]
         proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
