@@ -21,7 +21,7 @@ from kubedefis.harness import stage as stack
 from kubedefis.stack import images
 from kubedefis.stack.database import Replicated
 
-LANE = "small"  # three light database pods: beside the course-size stages (see harness.plugin.lane_of)
+LANE = "light"  # three light database pods: it balances the lanes' lengths (see harness.plugin.lane_of)
 PRIMARY, REPLICA = "database", "database-replica"
 
 

@@ -408,6 +408,7 @@ def test_failover_loses_no_acknowledged_row(suite, cluster, namespace, replicate
     record("failover_write_gap_seconds", round(gap, 2))
     record("failover_rows_acknowledged", len(log.acked))
     record("failover_promote_seconds", round(promotion.seconds, 2))
+    record("failover_promote_steps", {title: round(seconds, 2) for title, seconds in promotion.steps})
     assert not missing, f"{len(missing)} acknowledged rows missing after the failover: {missing[:20]}"
     assert gap <= timeouts.FAILOVER_WRITE_GAP, (
         f"write gap {gap:.2f}s (rows {before} → {after}) > {timeouts.FAILOVER_WRITE_GAP}s"

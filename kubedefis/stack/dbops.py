@@ -23,6 +23,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,10 +185,12 @@ class Promotion:
 def _choose(db: Database, topology: Topology, wanted: str | None) -> tuple[str, dict[str, tuple[int, int]]]:
     candidates: dict[str, tuple[int, int]] = {}
     problems = []
-    for member in topology.members:
-        if member == topology.primary:
-            continue
-        st = node_state(db, member)
+    replicas = [member for member in topology.members if member != topology.primary]
+    # Asked side by side: each answer is a `kubectl exec` of a second or more on a busy node, and
+    # the writes wait for the promotion meanwhile.
+    with ThreadPoolExecutor(max_workers=max(1, len(replicas))) as pool:
+        states = list(pool.map(lambda member: node_state(db, member), replicas))
+    for member, st in zip(replicas, states, strict=True):
         if st.recovery:
             candidates[member] = (st.received, st.replayed)
         else:
