@@ -3,7 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-TOX_ENVS ?= lint,actionlint,unit,site,browser,variants,ci,online
+# make test: the checks that need no cluster, two at a time (much of their time is waiting: PostgreSQL,
+# Chromium, subprocesses), then the cluster's envs one after the other (ci runs its own lanes).
+TOX_CHECKS ?= lint,actionlint,unit,site,browser,variants
+TOX_CLUSTER ?= ci,online
 # The prerequisites by capability (kubedefis/localcluster/doctor.py: standard library only, so it runs with the
 # system Python before the venv exists). NEEDS: what they are for, `up` or `test` (also Graphviz and
 # PostgreSQL); `make up` and `make test` set it, anything else asks for both.
@@ -21,7 +24,8 @@ up: deps doctor venv
 test: NEEDS = test
 test: venv
 	$(BIN)/kubedefis cluster up >/dev/null
-	$(BIN)/tox -e $(TOX_ENVS)
+	$(BIN)/tox run-parallel --parallel 2 --parallel-no-spinner -e $(TOX_CHECKS)
+	$(BIN)/tox -e $(TOX_CLUSTER)
 
 ## down: delete the local cluster
 down: venv

@@ -21,6 +21,7 @@ import shlex
 import time
 
 import pytest
+import yaml
 
 from kubedefis.core import manifests, timeouts
 from kubedefis.harness import access, backups, checks, discover
@@ -33,6 +34,7 @@ SIZE = "small"  # checks neither replica counts nor requests
 KEEP = 2  # retention under test: small, so that it is reached quickly
 OVERRIDES = {"backup": {"keep": KEEP}}
 PROBE = "kubedefis_restore_probe"
+OWN_CHART_NAME = "kubedefis"  # chart/Chart.yaml: our chart (or a broken copy of it, tests/harness)
 LOGICAL_DUMP = re.compile(r"\b(pg_dump|pg_dumpall)\b|\bpg-backup\s+logical\b")
 BASE_BACKUP = re.compile(r"\bpg_basebackup\b|\bpg-backup\s+base\b")
 RETENTION = re.compile(r"--(?:keep|retention)[\s=]+(\d+)")
@@ -167,6 +169,10 @@ def test_rendered_retention(rendered):
 @pytest.mark.static
 @pytest.mark.requirement("D16.2", "the base-backup option adds pg_basebackup to each run (with replication)")
 def test_rendered_base_backup_option(suite):
+    # Our chart's own option, set by our chart's values keys: the course asks for "un système de
+    # sauvegarde", not for base backups, and a group's chart has other keys (or no such option).
+    if (yaml.safe_load((suite.chart / "Chart.yaml").read_text()) or {}).get("name") != OWN_CHART_NAME:
+        pytest.skip("D16.2 is our chart's base-backup option, not a course requirement: not graded on a group's chart")
     objects = stack.render(
         suite,
         PRESET,
