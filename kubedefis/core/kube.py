@@ -218,6 +218,33 @@ def _still_coming(pods: list[Any]) -> list[str]:
     return names
 
 
+def _failed_with_everything_up(job: str, pods: list[Any]) -> bool:
+    """Whether an attempt of the Job started after the namespace's other pods were all Ready, and failed."""
+    since = None
+    for pod in pods:
+        owners = getattr(pod.metadata, "owner_references", None) or []
+        if pod.metadata.deletion_timestamp or any(o.kind == "Job" for o in owners):
+            continue
+        if getattr(pod.status, "phase", None) in ("Succeeded", "Failed"):
+            continue
+        ready = next((c for c in pod.status.conditions or [] if c.type == "Ready" and c.status == "True"), None)
+        at = getattr(ready, "last_transition_time", None)
+        if at is None:
+            return False  # not Ready, or no time to compare with: let the attempts run
+        since = at if since is None else max(since, at)
+    for pod in pods:
+        owners = getattr(pod.metadata, "owner_references", None) or []
+        started = getattr(pod.status, "start_time", None)
+        if (
+            any(o.kind == "Job" and getattr(o, "name", None) == job for o in owners)
+            and getattr(pod.status, "phase", None) == "Failed"
+            and started is not None
+            and (since is None or started >= since)
+        ):
+            return True
+    return False
+
+
 def why_stuck(kube: Kube, namespace: str) -> str | None:
     """Why the namespace's pods or Jobs will not come up by waiting longer, or None while they still may.
 
@@ -237,8 +264,15 @@ def why_stuck(kube: Kube, namespace: str) -> str | None:
         # are no pattern yet: the Job retries up to its backoffLimit. An attempt running now may
         # be the one that gets through (the database became reachable during it): the Job is
         # judged between attempts, when its last one failed too.
+        # The controller often starts the next attempt in the sync that counts the last failure
+        # (its back-off already spent while the attempt ran): "between attempts" may never be seen.
+        # An attempt that started with every other pod Ready and still failed is judgement enough.
         active = job.status.active or 0
-        if (job.status.failed or 0) >= JOB_ATTEMPTS_BEFORE_GIVING_UP and not coming and not active:
+        if (
+            (job.status.failed or 0) >= JOB_ATTEMPTS_BEFORE_GIVING_UP
+            and not coming
+            and (not active or _failed_with_everything_up(job.metadata.name, pods))
+        ):
             logs = pod_logs(kube, namespace, f"job-name={job.metadata.name}", tail=8)
             return f"job {job.metadata.name}: {job.status.failed} attempts failed\n{logs}"
     room_may_come: bool | None = None

@@ -151,7 +151,8 @@ def test_defi14_catches_a_site_that_needs_redis_to_be_ready(request, pytester, t
 
 
 # The non-hook migration Job, with one more step after the migrations: a trigger keeps the data version's row
-# as it was, so the site's writes no longer change the key its cached pages are stored under.
+# as it was, so the site's writes no longer change the key its cached pages are stored under. (The function's
+# body is quoted $kd$...$kd$: Kubernetes turns "$$" in a container's args into "$".)
 STALE_CACHE = (
     "templates/migrate-job.yaml",
     '{{- $steps := concat (list $wait) $token (list (dict "name" "migrate" "args" (list "migrate_stage" "--phase" '
@@ -159,7 +160,7 @@ STALE_CACHE = (
     '{{- $steps := concat (list $wait) $token (list (dict "name" "migrate" "args" (list "migrate_stage" "--phase" '
     '"post")) (dict "name" "stale-cache" "args" (list "shell" "-c" `from django.db import connection; '
     'c = connection.cursor(); c.execute("CREATE OR REPLACE FUNCTION kd_keep_version() RETURNS trigger LANGUAGE '
-    'plpgsql AS $$ BEGIN RETURN OLD; END $$"); c.execute("DROP TRIGGER IF EXISTS kd_keep_version ON '
+    'plpgsql AS $kd$ BEGIN RETURN OLD; END $kd$"); c.execute("DROP TRIGGER IF EXISTS kd_keep_version ON '
     'garage_dataversion"); c.execute("CREATE TRIGGER kd_keep_version BEFORE UPDATE ON garage_dataversion FOR '
     'EACH ROW EXECUTE FUNCTION kd_keep_version()")`))) -}}',
 )

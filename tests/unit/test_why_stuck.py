@@ -119,3 +119,24 @@ def test_unschedulable_pods_wait_while_another_stage_may_free_room() -> None:
     assert kube.why_stuck(going, "ns") is None  # type: ignore[arg-type]
     recent = FakeKube([pod("api-1", unschedulable_for=5)], namespaces=[namespace("ns")])
     assert kube.why_stuck(recent, "ns") is None  # type: ignore[arg-type]
+
+
+def test_an_attempt_that_failed_with_everything_up_is_judgement_even_while_the_next_runs() -> None:
+    """The Job controller started the next attempt in the sync that counted the failure: no "between"."""
+    up_at = NOW - datetime.timedelta(seconds=300)
+    database = pod("kd-postgresql-0", container("postgres"), ready=True)
+    database.status.conditions[0].last_transition_time = up_at
+
+    def attempt(name: str, started: datetime.datetime, phase: str) -> SimpleNamespace:
+        found = pod(name, container("wait-for-db"), owner="Job")
+        found.metadata.owner_references[0].name = "kd-migrate"
+        found.status.phase, found.status.start_time = phase, started
+        return found
+
+    job = obj(metadata=obj(name="kd-migrate"), status=obj(conditions=[], failed=2, active=1))
+    early = attempt("kd-migrate-1", up_at - datetime.timedelta(seconds=60), "Failed")  # the database was coming
+    second = attempt("kd-migrate-2", up_at + datetime.timedelta(seconds=10), "Failed")  # everything was up
+    third = attempt("kd-migrate-3", NOW, "Running")
+    assert kube.why_stuck(FakeKube([database, early, third], [job]), "ns") is None  # type: ignore[arg-type]
+    found = kube.why_stuck(FakeKube([database, early, second, third], [job]), "ns")  # type: ignore[arg-type]
+    assert found and "2 attempts failed" in found
