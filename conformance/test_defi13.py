@@ -363,9 +363,8 @@ def test_failover_loses_no_acknowledged_row(suite, cluster, namespace, replicate
         configmap=f"{prefix}-config",
         component=WRITER_COMPONENT,
     )
-    k.core.create_namespaced_pod(namespace, manifest)
     try:
-        pg.wait_writer_running(k, namespace, writer, timeout=timeouts.POD_READY)
+        pg.start_writer(k, namespace, manifest, timeout=timeouts.POD_READY)
         # The primary is lost: its StatefulSet scaled to 0 keeps it away, as a dead node would.
         lost_at = time.time()
         k.apps.patch_namespaced_stateful_set_scale(statefulset, namespace, {"spec": {"replicas": 0}})

@@ -21,7 +21,7 @@ from kubedefis.core import kube, manifests
 from kubedefis.core.errors import KubedefisError
 from kubedefis.core.findings import Finding
 from kubedefis.core.shell import run
-from kubedefis.core.waits import Check, wait_for
+from kubedefis.core.waits import Check, WaitTimeout, wait_for
 
 PROBE_TABLE = "kubedefis_probe"
 _LSN = re.compile(r"^([0-9A-Fa-f]+)/([0-9A-Fa-f]+)$")
@@ -677,19 +677,69 @@ class WriterLog:
         return best
 
 
-def wait_writer_running(k: kube.Kube, namespace: str, pod: str, *, timeout: float) -> None:
+# The container runtime failed to start the container (runc's "unable to freeze" under load, seen
+# in CI): the writer never ran, no row was written, a new pod is a clean retry.
+NEVER_STARTED = ("StartError", "ContainerCannotRun")
+WRITER_STARTS = 3
+
+
+def _never_started(pod: Any) -> str | None:
+    """The runtime's reason when the writer pod failed without its container ever running."""
+    if pod.status.phase != "Failed":
+        return None
+    for cs in pod.status.container_statuses or []:
+        ended = cs.state.terminated if cs.state else None
+        if ended and ended.reason in NEVER_STARTED:
+            return f"{ended.reason}: {(ended.message or '').strip()[:200]}"
+    return None
+
+
+def _writer_commits(k: kube.Kube, namespace: str, pod: str, *, timeout: float) -> str | None:
+    """Wait until the writer pod commits rows (None); the runtime's reason if its container never started."""
+    ended: list[str] = []  # why the pod ended (it will commit nothing): stops the wait at once
+
     def poll() -> Check[None]:
+        found = k.core.read_namespaced_pod(pod, namespace)
+        if found.status.phase == "Failed":
+            ended.append(_never_started(found) or "the writer failed")
+            return Check(False, None, f"writer {pod}: {ended[-1]}")
         text = k.core.read_namespaced_pod_log(pod, namespace) or ""
         acked = text.count("\nok ") + text.startswith("ok ")
         return Check(acked >= 5, None, f"writer {pod}: {acked} rows acknowledged")
 
-    wait_for(
-        f"writer {pod} to commit rows",
-        poll,
-        timeout=timeout,
-        interval=1.0,
-        evidence=lambda: kube.evidence(k, namespace, pod),
-    )
+    try:
+        wait_for(
+            f"writer {pod} to commit rows",
+            poll,
+            timeout=timeout,
+            interval=1.0,
+            evidence=lambda: kube.evidence(k, namespace, pod),
+            fail_fast=lambda _: ended[-1] if ended else None,
+        )
+    except WaitTimeout:
+        if ended and ended[-1].split(":")[0] in NEVER_STARTED:
+            return ended[-1]
+        raise
+    return None
+
+
+def start_writer(k: kube.Kube, namespace: str, manifest: dict[str, Any], *, timeout: float) -> None:
+    """Create the writer pod and wait until it commits rows; a pod the runtime could not start is made again."""
+    pod = manifest["metadata"]["name"]
+    reasons = []
+    for _ in range(WRITER_STARTS):
+        k.core.create_namespaced_pod(namespace, manifest)
+        reason = _writer_commits(k, namespace, pod, timeout=timeout)
+        if reason is None:
+            return
+        reasons.append(reason)
+        k.core.delete_namespaced_pod(pod, namespace, grace_period_seconds=0)
+        wait_for(
+            f"writer pod {pod} to be gone",
+            lambda: Check(not any(p.metadata.name == pod for p in k.core.list_namespaced_pod(namespace).items), None),
+            timeout=timeout,
+        )
+    raise KubedefisError(f"the writer pod {pod} never started, {WRITER_STARTS} times: {reasons}")
 
 
 # --- composed assertions (défis 12 and 13 share them) ---------------------------------------------
