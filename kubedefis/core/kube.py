@@ -204,29 +204,27 @@ CRASH_LOOPS_BEFORE_GIVING_UP = 3  # restarts in CrashLoopBackOff (10 s, 20 s, 40
 UNSCHEDULABLE_GRACE = 30.0  # seconds a pod may stay unschedulable (room freed by another namespace going)
 
 
-def _still_coming(pods: list[Any]) -> list[str]:
-    """Pods that are not a Job's and not Ready yet: what a Job's attempts may be waiting for."""
-    names = []
+def _stage_pods(pods: list[Any]) -> list[Any]:
+    """The pods a Job's attempts may wait for: not a Job's, not going, not finished."""
+    found = []
     for pod in pods:
         owners = getattr(pod.metadata, "owner_references", None) or []
         if pod.metadata.deletion_timestamp or any(o.kind == "Job" for o in owners):
             continue
-        if getattr(pod.status, "phase", None) in ("Succeeded", "Failed"):
-            continue
-        if not pod_ready(pod):
-            names.append(pod.metadata.name)
-    return names
+        if getattr(pod.status, "phase", None) not in ("Succeeded", "Failed"):
+            found.append(pod)
+    return found
+
+
+def _still_coming(pods: list[Any]) -> list[str]:
+    """Pods that are not a Job's and not Ready yet: what a Job's attempts may be waiting for."""
+    return [pod.metadata.name for pod in _stage_pods(pods) if not pod_ready(pod)]
 
 
 def _failed_with_everything_up(job: str, pods: list[Any]) -> bool:
     """Whether an attempt of the Job started after the namespace's other pods were all Ready, and failed."""
     since = None
-    for pod in pods:
-        owners = getattr(pod.metadata, "owner_references", None) or []
-        if pod.metadata.deletion_timestamp or any(o.kind == "Job" for o in owners):
-            continue
-        if getattr(pod.status, "phase", None) in ("Succeeded", "Failed"):
-            continue
+    for pod in _stage_pods(pods):
         ready = next((c for c in pod.status.conditions or [] if c.type == "Ready" and c.status == "True"), None)
         at = getattr(ready, "last_transition_time", None)
         if at is None:
