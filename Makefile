@@ -3,10 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# make test: the checks that need no cluster, two at a time (much of their time is waiting: PostgreSQL,
-# Chromium, subprocesses), then the cluster's envs one after the other (ci runs its own lanes).
-TOX_CHECKS ?= lint,actionlint,unit,site,browser,variants
-TOX_CLUSTER ?= ci,online
+# make test: the checks two at a time (much of their time is waiting: PostgreSQL, Chromium,
+# subprocesses), `online` first among them, the longest (a kind cluster of its own; the images it
+# untags are tagged back before it ends, and the other checks use none); then `ci` alone, which runs
+# its own lanes and measures load and latency.
+TOX_CHECKS ?= online,lint,actionlint,unit,site,browser,variants
+TOX_CLUSTER ?= ci
 # The prerequisites by capability (kubedefis/localcluster/doctor.py: standard library only, so it runs with the
 # system Python before the venv exists). NEEDS: what they are for, `up` or `test` (also Graphviz and
 # PostgreSQL); `make up` and `make test` set it, anything else asks for both.

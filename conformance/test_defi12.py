@@ -18,10 +18,11 @@ from kubedefis.core import kube, manifests, timeouts
 from kubedefis.core.shell import Status
 from kubedefis.harness import checks, discover
 from kubedefis.harness import stage as stack
+from kubedefis.stack import database as pg
 from kubedefis.stack import images
 from kubedefis.stack.database import Replicated
 
-LANE = "light"  # three light database pods: it balances the lanes' lengths (see harness.plugin.lane_of)
+LANE = "load"  # three light database pods, no load: it balances the lanes' lengths (see harness.plugin.lane_of)
 PRIMARY, REPLICA = "database", "database-replica"
 
 
@@ -37,20 +38,24 @@ def replicated(suite, cluster, namespace, handin):
         stack.apply_handin(cluster, namespace, handin / "defi12")
     primary = stack.wait_component(cluster, namespace, suite.target.component(PRIMARY), timeouts.DATABASE_READY)
     replicas = stack.wait_component(cluster, namespace, suite.target.component(REPLICA), timeouts.REPLICA_REBUILD)
-    return Replicated(cluster, namespace, primary.selector, replicas.selector)
+    return Replicated(cluster, namespace, primary.selector, replicas.selector, port=suite.target.database_port)
 
 
-def _statefulsets(objects, suite):
+def _statefulsets(objects, suite) -> dict[str, dict]:
+    """The primary's and the replicas' StatefulSet, found through the target's components.
+
+    Each must be exactly one StatefulSet: a selector matching several (a bare `app=postgres` for the
+    primary selects the replicas too) is a finding naming what was expected and found, as in défi 13,
+    never the first of them.
+    """
+    findings = []
     found = {}
     for key in (PRIMARY, REPLICA):
-        component = suite.target.component(key)
-        matches = [
-            s
-            for s in manifests.find(objects, "StatefulSet", component.name or None)
-            if component.name or manifests.selects(component.selector, manifests.pod_labels(s))
-        ]
-        assert matches, f"no StatefulSet for the {key} ({component.selector or component.name}) in the hand-in"
-        found[key] = matches[0]
+        findings += discover.component_findings(objects, suite.target, key, ("StatefulSet",))
+        sets = discover.workloads(objects, suite.target, key, ("StatefulSet",))
+        if len(sets) == 1:
+            found[key] = sets[0]
+    checks.require("the primary and replica StatefulSets of the hand-in", findings)
     return found
 
 
@@ -118,7 +123,7 @@ def test_handin_services_split_writes_and_reads(handin_objects, suite):
 def test_handin_replica_probes(handin_objects, suite):
     replica = _statefulsets(handin_objects, suite)[REPLICA]
     findings = []
-    for container in manifests.containers(replica):
+    for container in pg.postgres_containers(replica, suite.target.database_port):
         ready, live = container.get("readinessProbe"), container.get("livenessProbe")
         where = f"{manifests.name_of(replica)} container {container.get('name')}"
         if not ready or not live:

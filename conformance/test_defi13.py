@@ -39,7 +39,7 @@ OVERRIDES = {
 def replicated(suite, cluster, namespace, values):
     primary = stack.wait_component(cluster, namespace, suite.target.component(PRIMARY), timeouts.DATABASE_READY)
     replicas = stack.wait_component(cluster, namespace, suite.target.component(REPLICA), timeouts.REPLICA_REBUILD)
-    return pg.Replicated(cluster, namespace, primary.selector, replicas.selector)
+    return pg.Replicated(cluster, namespace, primary.selector, replicas.selector, port=suite.target.database_port)
 
 
 def site_selector(cluster, namespace, suite) -> str:
@@ -47,9 +47,9 @@ def site_selector(cluster, namespace, suite) -> str:
     return stack.resolve(cluster, namespace, suite.target.component("api")).selector
 
 
-@pytest.fixture(scope="module")
-def sitedb(suite, cluster, namespace, values):
-    """(database, user) of the site, from its live ConfigMap."""
+def site_db(cluster, namespace, suite) -> tuple[str, str]:
+    """(database, user) of the site, from its pods' environment (read once the failover is known to apply:
+    a group's site may hold its user in a Secret, and D13.11 skips on a group's replication anyway)."""
     return discover.site_database(cluster.kube, namespace, suite.target, site_selector(cluster, namespace, suite))
 
 
@@ -84,24 +84,44 @@ def handler(probe: dict) -> dict:
 
 
 @pytest.mark.static
-@pytest.mark.requirement("D13.1", "the replication chart is a dependency of the main chart, switched by a value")
+@pytest.mark.requirement("D13.1", "the primary/replicas chart is a chart of its own, included in the main chart")
 def test_replication_is_a_subchart(suite):
+    """The course: « une charte Helm [...] Master/Slave [...] Incluez cette charte à votre charte globale ».
+
+    Judged by what Helm renders: the primary's and the replicas' StatefulSets must come from a subchart's
+    templates (Helm's `# Source: <chart>/charts/<subchart>/templates/...`), whatever the subchart's name,
+    whether Chart.yaml switches it by a condition or not (our chart's switch is D13.6's). The same
+    templates copied into the main chart's templates/ are no chart of their own.
+    """
+    rendered = stack.render_sources(suite, PRESET, OVERRIDES)  # what `rendered` renders, with sources
+    sets = _statefulsets([obj for _, obj in rendered], suite)
     folder = suite.chart_under_test()
-    chart = yaml.safe_load((folder / "Chart.yaml").read_text())
-    deps = [d for d in chart.get("dependencies") or [] if d.get("condition")]
-    assert deps, f"{folder}/Chart.yaml lists no dependency with a condition: {chart.get('dependencies')}"
-    for dep in deps:
-        assert (folder / "charts" / dep["name"] / "Chart.yaml").exists() or list(
-            (folder / "charts").glob(f"{dep['name']}-*.tgz")
-        ), f"dependency {dep['name']} is not in {folder}/charts"
+    chart = (yaml.safe_load((folder / "Chart.yaml").read_text()) or {}).get("name") or folder.name  # Helm's paths
+    findings = []
+    for key in (PRIMARY, REPLICA):
+        source = next(src for src, obj in rendered if obj is sets[key])
+        parts = source.split("/")
+        # <chart>/charts/<subchart>/templates/<file>: a subchart's (nested deeper: still a subchart's)
+        if not (len(parts) >= 4 and parts[1] == "charts" and "templates" in parts[3:]):
+            where = f"StatefulSet {manifests.name_of(sets[key])} ({key})"
+            findings.append(
+                checks.Finding(where, f"rendered by a subchart ({chart}/charts/<chart>/templates/...)", source)
+            )
+    checks.require("D13.1 replication subchart", findings)
 
 
 @pytest.mark.static
-@pytest.mark.requirement("D13.2", "a primary StatefulSet of 1 pod and a replica StatefulSet of 2, each pod on a claim")
+@pytest.mark.requirement(
+    "D13.2", "a primary StatefulSet of 1 pod and a replica StatefulSet of 1 or more, each pod on a claim"
+)
 def test_rendered_statefulsets(suite, rendered):
     sets = _statefulsets(rendered, suite)
     primary, replica = sets[PRIMARY], sets[REPLICA]
-    findings = checks.replicas(primary, 1) + checks.replicas(replica, 2)
+    # Master/Slave: one primary, and replicas (the course says no number; ours runs 2, as D12.1 asks >= 1)
+    findings = checks.replicas(primary, 1)
+    count = replica.get("spec", {}).get("replicas", 1)
+    if not isinstance(count, int) or count < 1:
+        findings.append(checks.Finding(manifests.name_of(replica), "1 replica or more", str(count)))
     for sts in (primary, replica):
         if not sts["spec"].get("volumeClaimTemplates"):
             findings.append(checks.Finding(manifests.name_of(sts), "volumeClaimTemplates", "none"))
@@ -126,7 +146,7 @@ def test_rendered_services(suite, rendered):
 def test_rendered_probes(suite, rendered):
     replica = _statefulsets(rendered, suite)[REPLICA]
     findings = []
-    for container in manifests.containers(replica):
+    for container in pg.postgres_containers(replica, suite.target.database_port):
         ready, live = container.get("readinessProbe"), container.get("livenessProbe")
         where = f"{manifests.name_of(replica)} container {container.get('name')}"
         if not ready or not live:
@@ -150,6 +170,13 @@ def test_rendered_site_settings(suite, rendered):
     services = [o for o in rendered if o.get("kind") == "Service"]
     to_primary = [s["metadata"]["name"] for s in services if discover.selects_any(s, primary_pods)]
     to_replicas = [s["metadata"]["name"] for s in services if discover.selects_any(s, replica_pods)]
+    # The primary's own DNS name through its headless Service (`<sts>-0.<service>`, as défi 7's D7.3 asks
+    # for a StatefulSet's pod) reaches the primary too: writes may go there. Reads are the replicas'
+    # Service's: one replica's name is not "the replicas".
+    primary_name = sets[PRIMARY]["metadata"]["name"]
+    headless = discover.services_selecting(rendered, primary_pods, headless=True)
+    to_primary += [f"{primary_name}-0.{svc['metadata']['name']}" for svc in headless]
+    host_setting = suite.target.database_env.get("host", "")
     findings = []
     containers = _site_containers(rendered, suite)
     if not containers:
@@ -158,7 +185,12 @@ def test_rendered_site_settings(suite, rendered):
         env = discover.env_of(rendered, container)
         for role, names in (("writes", to_primary), ("reads", to_replicas)):
             if not any(discover.mentions_host(v.value, n) for v in env.values() for n in names):
-                found = {k: v.value for k, v in env.items() if v.value and "postgres" in k.lower()} or "no such setting"
+                # what the container is told of databases: the target's host variable, any *HOST* or *postgres* one
+                found = {
+                    k: v.value
+                    for k, v in env.items()
+                    if v.value and (k == host_setting or "HOST" in k.upper() or "postgres" in k.lower())
+                } or "no such setting"
                 findings.append(
                     checks.Finding(
                         f"{where} container {container.get('name')}", f"{role} through one of {names}", str(found)
@@ -182,7 +214,7 @@ def test_replication_off_leaves_single_database(suite):
 # --- live tier --------------------------------------------------------------------------------------
 
 
-@pytest.mark.requirement("D13.2", "the primary and the replicas run Ready, each pod on a claim of its own")
+@pytest.mark.requirement("D13.2", "the primary and every replica run Ready, each pod on a claim of its own")
 def test_primary_and_replicas_ready(replicated):
     pods = replicated.pods(replicated.primary_selector) + replicated.replica_pods()
     names = [p.metadata.name for p in replicated.replica_pods()]
@@ -217,7 +249,8 @@ def test_replicas_refuse_writes(replicated):
 # Traefik's round-robin sends each pod 5; were it random, a pod would be missed with probability
 # (1 - 1/n)^(5n) < e^-5 < 1 %. Each read opens (or reuses) that pod's connection to a replica.
 READS_PER_POD = 5
-SITE_READS = {"api": "/api/cars?page_size=5&page={n}", "public": "/voitures/?page={n}"}
+# What each component is asked: the site contract's API list and public page (the target's, else ours).
+SITE_READS = {"api": "api_list", "public": "public_page"}
 
 
 def connected_from(node: pg.Node, addresses: dict[str, str]) -> set[str]:
@@ -229,20 +262,24 @@ def connected_from(node: pg.Node, addresses: dict[str, str]) -> set[str]:
 @pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D13.5", "the site writes through the primary's Service and reads from the replicas' one")
 def test_site_reads_from_replicas(suite, cluster, namespace, replicated, site, record):
-    access.wait_http("the API through the Ingress", lambda: site.get("/api/cars"), timeout=timeouts.HTTP_READY)
+    contract = suite.target.site
+    if not contract.knows("api_write"):
+        pytest.skip(contract.unknown("api_write") + ": a write through the site shows which pods use the primary")
+    access.wait_http("the API through the Ingress", lambda: site.get(contract.api_list), timeout=timeouts.HTTP_READY)
     pods = {}
-    for component, path in SITE_READS.items():
+    for component, key in SITE_READS.items():
+        path = getattr(contract, key)
         found = stack.resolve(cluster, namespace, suite.target.component(component))
         running = stack.running_pods(cluster, namespace, found.selector)
         pods.update({p.status.pod_ip: p.metadata.name for p in running})
-        for n in range(1, READS_PER_POD * max(len(running), 1) + 1):
-            response = site.get(path.format(n=n % 5 + 1))
-            assert response.status == 200, f"{component}: expected 200 for {path.format(n=n % 5 + 1)}, found {response}"
+        for _ in range(READS_PER_POD * max(len(running), 1)):
+            response = site.get(path)
+            assert response.status == 200, f"{component}: expected 200 for {path} ({key}), found {response}"
+    body, _ = contract.write_body()
     created = site.request(
-        "POST", "/api/garages", headers={"Content-Type": "application/json"},
-        body=f'{{"name": "write-path-{int(time.time() * 1000)}", "city": "Evry"}}',
-    )  # fmt: skip
-    assert created.status == 201, f"expected a write through the site (201), found {created}"
+        contract.write_method, contract.write_path, headers={"Content-Type": "application/json"}, body=body
+    )
+    assert 200 <= created.status < 300, f"expected a write through the site ({contract.api_write}), found {created}"
     on_replicas = set()
     per_replica = {}
     for replica in replicated.replicas():
@@ -341,13 +378,17 @@ def test_replica_rebuilt_after_losing_its_volume(suite, replicated, record):
 @pytest.mark.needs("patch", "pods")  # the role labels,
 @pytest.mark.needs("create", "pods/exec")  # pg_promote, slots, receivers (psql)
 @pytest.mark.requirement("D13.11", "failover with a writer running: no acknowledged row lost, write gap within 15 s")
-def test_failover_loses_no_acknowledged_row(suite, cluster, namespace, replicated, site, sitedb, record):
+def test_failover_loses_no_acknowledged_row(suite, cluster, namespace, replicated, site, record):
     k = cluster.kube
     try:
         target = db.database_for(cluster.kube, cluster.kubectl_command(), namespace, suite.target.release)
         topology = db.Topology.read(target)
     except KubedefisError as exc:
         pytest.skip(f"the failover is `kubedefis db promote`, which drives our replication chart only: {exc}")
+    contract = suite.target.site
+    if not contract.knows("api_write"):
+        pytest.skip(contract.unknown("api_write") + ": the site must take a write after the failover")
+    sitedb = site_db(cluster, namespace, suite)
     old = topology.primary
     old_pod = k.core.read_namespaced_pod(old, namespace)
     statefulset = old_pod.metadata.owner_references[0].name
@@ -387,7 +428,7 @@ def test_failover_loses_no_acknowledged_row(suite, cluster, namespace, replicate
     finally:
         k.core.delete_namespaced_pod(writer, namespace, grace_period_seconds=0)
     log = pg.WriterLog.parse(text)
-    new = pg.node(cluster, namespace, promotion.new_primary)
+    new = pg.node(cluster, namespace, promotion.new_primary, port=suite.target.database_port)
     stored = {int(r[0]) for r in new.sql(f"SELECT id FROM {pg.WRITER_TABLE}", database=sitedb[0])}
     missing = sorted({i for i, _ in log.acked} - stored)
     gap, before, after = log.largest_gap()
@@ -425,11 +466,17 @@ def test_failover_loses_no_acknowledged_row(suite, cluster, namespace, replicate
         ]
 
     pg.wait_streaming(new, member_pods, timeout=timeouts.REJOIN, evidence=replicated.evidence)
+
+    def write():
+        body, _ = contract.write_body()
+        return site.request(
+            contract.write_method, contract.write_path, headers={"Content-Type": "application/json"}, body=body
+        )
+
     response = access.wait_http(
-        "a write through the site after the failover",
-        lambda: site.request("POST", "/api/garages", headers={"Content-Type": "application/json"},
-                             body=f'{{"name": "after-failover-{int(time.time())}", "city": "Evry"}}'),
-        expect=lambda r: r.status == 201,
+        f"a write through the site after the failover ({contract.api_write})",
+        write,
+        expect=lambda r: 200 <= r.status < 300,
         timeout=timeouts.HTTP_READY,
-    )  # fmt: skip
-    assert response.status == 201, response
+    )
+    assert 200 <= response.status < 300, response

@@ -24,14 +24,19 @@ from kubedefis.core import manifests, timeouts
 from kubedefis.core.waits import Check, wait_for
 from kubedefis.harness import access, checks, discover
 from kubedefis.harness import stage as stack
+from kubedefis.harness.target import with_query
 from kubedefis.stack import database as pg
 
 PRESET = "defi14"
 SIZE = "small"  # checks neither replica counts nor requests
 # Our site checks its data version (one row) on every request, cached or not; the readiness
-# probes read django_migrations. Neither is the page's data; on another site they do not exist.
+# probes read django_migrations. Neither is the page's data. The version table is our site's: it is
+# used where the site's database has it (our site, installed or deployed), never assumed elsewhere;
+# every Django project has django_migrations.
 VERSION_TABLE = "garage_dataversion"
-IGNORED_TABLES = {VERSION_TABLE, "django_migrations"}
+MIGRATIONS_TABLE = "django_migrations"
+# Besides the site contract's paths, what our site is asked with Redis gone (défi 14.6).
+OUR_PATHS_WITHOUT_REDIS = ["/api/garages", "/api/keys", "/garages/"]
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
 # Cached requests of one page after its first: 12. With up to 3 pods per component behind
 # Traefik's round-robin, each pod serves 4 of them; were the balancing random, a pod that does
@@ -78,14 +83,15 @@ def redis_pod(cluster, namespace, redis):
 def database(suite, cluster, namespace, values):
     found = stack.wait_component(cluster, namespace, suite.target.component("database"), timeouts.DATABASE_READY)
     pod = stack.a_running_pod(cluster, namespace, found)
-    return pg.node(cluster, namespace, pod.metadata.name)
+    return pg.node(cluster, namespace, pod.metadata.name, port=suite.target.database_port)
 
 
 @pytest.fixture(scope="module")
-def api(cluster, values, site):
-    """The site through the Ingress, once its API answers there."""
+def api(suite, cluster, values, site):
+    """The site through the Ingress, once its API answers there (the site contract's api_probe)."""
     endpoint = site
-    access.wait_http("the API through the Ingress", lambda: endpoint.get("/api/stats"), timeout=timeouts.HTTP_READY)
+    probe = suite.target.site.api_probe
+    access.wait_http(f"the API through the Ingress ({probe})", lambda: endpoint.get(probe), timeout=timeouts.HTTP_READY)
     return endpoint
 
 
@@ -98,6 +104,23 @@ def site_selector(cluster, namespace, suite) -> str:
 def sitedb(suite, cluster, namespace, values):
     """(database, user) of the site, from its live ConfigMap."""
     return discover.site_database(cluster.kube, namespace, suite.target, site_selector(cluster, namespace, suite))
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The site's database, and its tables read on every request whatever the cache (not the page's data)."""
+
+    name: str
+    version: str | None  # our site's data version table, where the database has it
+    ignored: frozenset[str]
+
+
+@pytest.fixture(scope="module")
+def tables(database, sitedb) -> Tables:
+    name = sitedb[0]
+    has = database.value(f"SELECT to_regclass('{VERSION_TABLE}') IS NOT NULL", database=name) == "t"
+    version = VERSION_TABLE if has else None
+    return Tables(name, version, frozenset({MIGRATIONS_TABLE, *([version] if version else [])}))
 
 
 def redis_cli(cluster, namespace, redis: RedisPod, *args, auth=True):
@@ -133,7 +156,7 @@ def table_reads(database, name):
     return {r[0]: int(r[1]) for r in rows}
 
 
-def after_flush(database, name, since):
+def after_flush(database, name, since, version):
     """The table statistics once the backend that served the last request has reported them.
 
     Every cached or uncached request reads the data version table once; a backend reports
@@ -143,8 +166,8 @@ def after_flush(database, name, since):
 
     def poll() -> Check[dict[str, int]]:
         now = table_reads(database, name)
-        done = now.get(VERSION_TABLE, 0) > since.get(VERSION_TABLE, 0)
-        return Check(done, now, f"{VERSION_TABLE} reads: {since.get(VERSION_TABLE)} -> {now.get(VERSION_TABLE)}")
+        done = now.get(version, 0) > since.get(version, 0)
+        return Check(done, now, f"{version} reads: {since.get(version)} -> {now.get(version)}")
 
     # PostgreSQL reports a backend's table counters at most every second, within 10 s when idle.
     return wait_for("PostgreSQL to report the request's table reads", poll, timeout=30, interval=0.5)
@@ -155,13 +178,13 @@ def after_flush(database, name, since):
 SETTLE_SECONDS = 11
 
 
-def quiet(database, name):
+def quiet(database, tables: Tables):
     """The table statistics once nothing moved for SETTLE_SECONDS (earlier requests all reported)."""
     seen = []
 
     def poll() -> Check[dict[str, int]]:
-        now = table_reads(database, name)
-        data = {t: n for t, n in now.items() if t not in IGNORED_TABLES}  # the probes keep reading those
+        now = table_reads(database, tables.name)
+        data = {t: n for t, n in now.items() if t not in tables.ignored}  # the probes keep reading those
         if not seen or seen[-1][1] != data:
             seen.append((time.monotonic(), data))
         steady = time.monotonic() - seen[-1][0]
@@ -170,11 +193,11 @@ def quiet(database, name):
     return wait_for("PostgreSQL's table statistics to settle", poll, timeout=90, interval=1.0)
 
 
-def data_reads(before, after):
-    return {t: after.get(t, 0) - n for t, n in before.items() if t not in IGNORED_TABLES and after.get(t, 0) != n}
+def data_reads(before, after, tables: Tables):
+    return {t: after.get(t, 0) - n for t, n in before.items() if t not in tables.ignored and after.get(t, 0) != n}
 
 
-def request_reads(api, database, name, path, times=1):
+def request_reads(api, database, tables: Tables, path, times=1):
     """`times` GETs of a path, their responses, and the data tables they read: statistics settled before,
     reported, settled after.
 
@@ -183,11 +206,11 @@ def request_reads(api, database, name, path, times=1):
     the statistics must also settle again after the requests. A site without that table
     (not ours) gets the settling alone, longer than PostgreSQL's 10 s reporting interval.
     """
-    before = quiet(database, name)
+    before = quiet(database, tables)
     responses = [api.get(path) for _ in range(times)]
-    if VERSION_TABLE in before:
-        after_flush(database, name, before)
-    return responses, data_reads(before, quiet(database, name))
+    if tables.version in before:
+        after_flush(database, tables.name, before, tables.version)
+    return responses, data_reads(before, quiet(database, tables), tables)
 
 
 # --- static tier ----------------------------------------------------------------------------------
@@ -317,19 +340,19 @@ def test_redis_password_and_eviction(cluster, namespace, redis_pod, record):
 @pytest.mark.requirement(
     "D14.3", "the site reads through Redis: a page's next requests are Redis hits and read no table"
 )
-def test_second_request_reads_no_table(cluster, namespace, api, database, sitedb, redis_pod, record):
+def test_second_request_reads_no_table(suite, cluster, namespace, api, database, tables, redis_pod, record):
     logged_in(cluster, namespace, redis_pod)
-    name = sitedb[0]
-    path = f"/api/cars?page_size=20&page=1&probe={uuid.uuid4().hex[:8]}"
+    # the site contract's API list, a query of its own making it a page nobody asked yet
+    path = with_query(suite.target.site.api_list, f"probe={uuid.uuid4().hex[:8]}")
     start = redis_counters(cluster, namespace, redis_pod)
-    (first,), first_reads = request_reads(api, database, name, path)
+    (first,), first_reads = request_reads(api, database, tables, path)
     after_first = redis_counters(cluster, namespace, redis_pod)
     assert first.status == 200, f"expected 200 for {path}, found {first}"
     assert first_reads, "the first (uncached) request read no table: the statistics see nothing"
     assert after_first["keyspace_misses"] > start["keyspace_misses"], (
         f"expected the first request to miss in Redis (keyspace_misses up), found {start} -> {after_first}"
     )
-    repeats, repeat_reads = request_reads(api, database, name, path, times=REPEATS)
+    repeats, repeat_reads = request_reads(api, database, tables, path, times=REPEATS)
     after = redis_counters(cluster, namespace, redis_pod)
     hits = after["keyspace_hits"] - after_first["keyspace_hits"]
     record("scans_first_request", first_reads)
@@ -343,9 +366,15 @@ def test_second_request_reads_no_table(cluster, namespace, api, database, sitedb
 
 @pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D14.4", "after a write, the next reads show the new data")
-def test_write_then_read_shows_new_data(cluster, namespace, api, redis_pod):
+def test_write_then_read_shows_new_data(suite, cluster, namespace, api, redis_pod):
+    # Our site: its garage list (100 a page), a garage created, its name on every next read. A group's:
+    # the target's write (api_write), then its path read with GET (the list it adds to): the next reads
+    # must show the new {unique} word, or at least no longer be the answer cached before the write.
+    contract = suite.target.site
+    if not contract.knows("api_write"):
+        pytest.skip(contract.unknown("api_write") + ": a write whose list the cache must not keep stale")
     logged_in(cluster, namespace, redis_pod)
-    path = "/api/garages?page_size=100"
+    path = "/api/garages?page_size=100" if contract.ours else contract.write_path
     api.get(path)
     before = redis_counters(cluster, namespace, redis_pod)
     cached = api.get(path)
@@ -355,32 +384,41 @@ def test_write_then_read_shows_new_data(cluster, namespace, api, redis_pod):
         pytest.skip(
             f"the page is not served from Redis (no hit: {before} -> {after}): nothing cached to go stale (D14.3)"
         )
-    name = f"cache-{uuid.uuid4().hex[:10]}"
-    created = api.request(
-        "POST",
-        "/api/garages",
-        headers={"Content-Type": "application/json"},
-        body=f'{{"name": "{name}", "city": "Evry"}}',
-    )
-    assert created.status == 201, created
+    if contract.ours:
+        name = f"cache-{uuid.uuid4().hex[:10]}"
+        created = api.request(
+            "POST",
+            "/api/garages",
+            headers={"Content-Type": "application/json"},
+            body=f'{{"name": "{name}", "city": "Evry"}}',
+        )
+        assert created.status == 201, created
+    else:
+        body, name = contract.write_body()
+        created = api.request(
+            contract.write_method, contract.write_path, headers={"Content-Type": "application/json"}, body=body
+        )
+        assert 200 <= created.status < 300, f"expected {contract.api_write} (api_write) to succeed, found {created}"
     stale = []
     for i in range(FRESH_READS):
         fresh = api.get(path)
-        if fresh.status != 200 or name not in fresh.text:
+        shown = name in fresh.text or (not contract.ours and fresh.body != cached.body)
+        if fresh.status != 200 or not shown:
             stale.append(i + 1)
-    assert not stale, f"expected the new garage on all {FRESH_READS} next reads, missing from reads {stale}"
+    what = "the new garage" if contract.ours else f"the new object ({name}), or an answer other than the cached one"
+    assert not stale, f"expected {what} on all {FRESH_READS} next reads of {path}, missing from reads {stale}"
 
 
 @pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D14.3", "measured: latency and table scans per request, with and without the cache")
-def test_measure_cache_gain(cluster, namespace, api, database, sitedb, redis_pod, record):
+def test_measure_cache_gain(suite, cluster, namespace, api, database, tables, redis_pod, record):
     logged_in(cluster, namespace, redis_pod)
-    name = sitedb[0]
+    listing = suite.target.site.api_list
     timings = {"miss": [], "hit": []}
     before = redis_counters(cluster, namespace, redis_pod)
     rounds = 15
     for i in range(rounds):
-        path = f"/api/cars?page_size=20&page=1&probe={uuid.uuid4().hex[:8]}{i}"
+        path = with_query(listing, f"probe={uuid.uuid4().hex[:8]}{i}")
         for expected in ("miss", "hit"):
             start = time.perf_counter()
             response = api.get(path)
@@ -392,10 +430,10 @@ def test_measure_cache_gain(cluster, namespace, api, database, sitedb, redis_pod
         pytest.skip(f"expected {rounds} misses then {rounds} hits in Redis, found {delta}: no cache to measure (D14.3)")
     medians = {k: round(statistics.median(v) * 1000, 1) for k, v in timings.items()}
     record("latency_median_ms", medians)
-    path = f"/api/cars?page_size=20&page=1&probe={uuid.uuid4().hex}"
+    path = with_query(listing, f"probe={uuid.uuid4().hex}")
     scans = {}
     for expected in ("miss", "hit"):
-        (response,), scans[expected] = request_reads(api, database, name, path)
+        (response,), scans[expected] = request_reads(api, database, tables, path)
         assert response.status == 200, response
     record("table_scans_per_request", {k: sum(v.values()) for k, v in scans.items()})
     record("table_scans_miss_detail", scans["miss"])
@@ -434,7 +472,9 @@ def test_site_answers_without_redis(suite, cluster, namespace, redis, api, recor
         )
         # Each round asks every path 3 times (one per pod of a 3-pod component under round-robin),
         # every 5 s through the window.
-        paths = ["/api/cars", "/api/garages", "/api/keys", "/", "/garages/"]
+        contract = suite.target.site  # its paths, and ours as well on our site
+        paths = [contract.api_list, contract.api_probe, "/", contract.public_page]
+        paths += OUR_PATHS_WITHOUT_REDIS if contract.ours else []
         wrong, rounds, start = [], 0, time.monotonic()
         while time.monotonic() - start < window:
             rounds += 1

@@ -234,18 +234,25 @@ def test_rendered_hook_weights_and_policies(rendered):
             names = [manifests.name_of(o) for o in chain]
             findings.append(checks.Finding("hook weights", f"{names} in increasing order", str(values)))
     for obj in _hooks(rendered).values():
-        policy = _annotations(obj).get("helm.sh/hook-delete-policy", "")
         if _annotations(obj)["helm.sh/hook"] == "test":
             continue
-        if "before-hook-creation" not in policy:
+        policies = _delete_policies(obj)
+        if "before-hook-creation" not in policies:
             findings.append(
-                checks.Finding(manifests.name_of(obj), "delete policy before-hook-creation", policy or "none")
+                checks.Finding(manifests.name_of(obj), "delete policy before-hook-creation", ",".join(policies))
             )
         if str(obj["metadata"]["name"]).rstrip("0123456789") != obj["metadata"]["name"]:
             findings.append(
                 checks.Finding(manifests.name_of(obj), "a fixed name (reruns replace it)", "a numbered one")
             )
     checks.require("D15.2 weights and policies", findings)
+
+
+def _delete_policies(obj: dict) -> list[str]:
+    """The hook's delete policies as Helm reads them: none given (or only blanks) is before-hook-creation."""
+    given = str(_annotations(obj).get("helm.sh/hook-delete-policy") or "")
+    policies = [p.strip().lower() for p in given.split(",") if p.strip()]
+    return policies or ["before-hook-creation"]
 
 
 @pytest.mark.static
@@ -285,7 +292,11 @@ def test_install_checked_by_post_install_hook(suite, cluster, namespace, values)
         f"written meanwhile (managedFields), found none"
     )
     revision = helm_revision(cluster, suite, namespace)
-    assert revision.get("revision") == 1 and revision.get("status") == "deployed", revision
+    assert revision.get("status") == "deployed", f"expected Helm's release deployed, found {revision}"
+    # The suite's own install is its first revision; a group's release may have been upgraded since
+    # (défi 8 asks for it): its hook then ran again at the upgrade, as post-install,post-upgrade.
+    if not suite.target.deployed:
+        assert revision.get("revision") == 1, f"expected the install (revision 1), found {revision}"
 
 
 def this_upgrade(cluster, namespace, suite, values, ttl) -> tuple[datetime.datetime, list[dict]]:

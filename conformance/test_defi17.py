@@ -15,6 +15,7 @@ import pytest
 
 from kubedefis.core import manifests, timeouts
 from kubedefis.harness import access, checks, discover, load
+from kubedefis.harness import site as site_mod
 from kubedefis.harness import stage as stack
 
 PRESET = "naive"
@@ -25,11 +26,23 @@ ATTACK_ARGS = ("--lists", "4", "--bodies", "2", "--body-mb", "150", "--slow", "2
 MAX_FAILED_RATIO = 0.01
 MAX_P95_MS = 1000
 WATCHED = ("api", "public", "database")
+SAMPLE_ROWS = 5000  # the cars of the large sample data (OVERRIDES)
 
 
-def site_image(cluster, namespace, suite) -> str:
-    api = stack.resolve(cluster, namespace, suite.target.component("api"))
-    return stack.a_running_pod(cluster, namespace, api).spec.containers[0].image
+# Défi 17 attacks the course's reference site ("le site de la correction"), which our naive profile
+# reproduces. A group's deployed stack is its one production stack, graded on défi 18 (the same attack
+# survived) and défi 19 (DEBUG off): asking that stack to be naive would fail every group that did them.
+NOT_THE_REFERENCE = (
+    "défi 17 attacks the course's reference site (our chart's naive profile); a group's deployed stack is"
+    " graded on défi 18 (the same attack survived), never on being vulnerable"
+)
+
+
+@pytest.fixture(scope="module")
+def reference(suite):
+    """Before the stack's fixtures: on a group's deployed stack, skipped with why (not the reference site)."""
+    if suite.target.deployed:
+        pytest.skip(NOT_THE_REFERENCE)
 
 
 def stack_selectors(cluster, namespace, suite) -> list[str]:
@@ -39,31 +52,37 @@ def stack_selectors(cluster, namespace, suite) -> list[str]:
 
 @pytest.mark.static
 @pytest.mark.requirement("D17.1", "the naive profile is the reference's: development server, DEBUG, no limits")
-def test_rendered_naive_profile(suite, rendered):
-    findings = []
-    for key in ("api", "public"):
-        findings += discover.component_findings(rendered, suite.target, key, ("Deployment",))
-        for dep in discover.workloads(rendered, suite.target, key, ("Deployment",)):
-            container = manifests.containers(dep)[0]
-            run = [*(container.get("command") or []), *(container.get("args") or [])]
-            if "runserver" not in run:
-                findings.append(checks.Finding(manifests.name_of(dep), "manage.py runserver", str(run)))
-            env = discover.env_of(rendered, container)
-            debug = {n: v.value for n, v in env.items() if n.upper().endswith("DEBUG")}
-            if not any(discover.truthy(v) for v in debug.values()):
-                findings.append(checks.Finding(manifests.name_of(dep), "Django's DEBUG on", str(debug or "unset")))
-            naive = {n: v.value for n, v in env.items() if n.upper().endswith("NAIVE")}
-            if not any(discover.truthy(v) for v in naive.values()):
-                findings.append(
-                    checks.Finding(manifests.name_of(dep), "the defences off (naive)", str(naive or "unset"))
-                )
+def test_rendered_naive_profile(reference, suite, rendered):
+    deployments, findings = discover.site_deployments(rendered, suite.target)
+    for dep, container in deployments:
+        if container is None:
+            continue
+        where = f"{manifests.name_of(dep)} container {container.get('name')}"
+        run = discover.command_words(container)
+        if "runserver" not in run:
+            findings.append(checks.Finding(where, "manage.py runserver", str(run)))
+        env = discover.env_of(rendered, container)
+        debug = {n: v.value for n, v in env.items() if n.upper().endswith("DEBUG")}
+        if not any(discover.truthy(v) for v in debug.values()):
+            findings.append(checks.Finding(where, "Django's DEBUG on", str(debug or "unset")))
+        naive = {n: v.value for n, v in env.items() if n.upper().endswith("NAIVE")}
+        if not any(discover.truthy(v) for v in naive.values()):
+            findings.append(checks.Finding(where, "the defences off (naive)", str(naive or "unset")))
     checks.require("D17.1 naive profile", findings)
 
 
 @pytest.mark.requirement("D17.2", "the naive site lists everything at once and leaks its internals (DEBUG)")
-def test_naive_site_has_the_weaknesses(values, site):
-    cars = access.wait_http("the API list", lambda: site.get("/api/cars"), timeout=timeouts.HTTP_READY).json()
-    assert cars["count"] >= 5000 and len(cars["results"]) == cars["count"], "the list is paginated"
+def test_naive_site_has_the_weaknesses(reference, suite, values, site):
+    path = suite.target.site.api_list  # the site contract's API list (the target's, else ours)
+    answer = access.wait_http(f"the API list {path}", lambda: site.get(path), timeout=timeouts.HTTP_READY)
+    data = site_mod.json_of(answer)
+    items = site_mod.items_of(data)
+    if items is None:
+        pytest.fail(f"expected {path} (api_list) to answer a JSON list of objects, found {site_mod.shape_of(answer)}")
+    total = data.get("count", len(items)) if isinstance(data, dict) else len(items)
+    assert len(items) >= SAMPLE_ROWS and len(items) == total, (
+        f"expected all of at least {SAMPLE_ROWS} objects at once from {path}, found {len(items)} of {total}: paginated"
+    )
     debug = site.get("/no-such-page/")
     assert debug.status == 404 and "URLconf" in debug.text, "no DEBUG technical page"
 
@@ -76,18 +95,21 @@ def test_naive_site_has_the_weaknesses(values, site):
 @pytest.mark.needs("get", "pods/log")
 @pytest.mark.alone  # a p95 is measured: the other lanes wait meanwhile
 @pytest.mark.requirement("D17.3", "one attacker makes the naive site fail its legitimate users")
-def test_attack_brings_the_naive_site_down(suite, cluster, namespace, values, site, record_property):
+def test_attack_brings_the_naive_site_down(reference, suite, cluster, namespace, values, site, record_property):
     outcome = load.attack_under_load(
         cluster,
         namespace,
         site,
-        image=site_image(cluster, namespace, suite),
+        image=stack.site_image(cluster, namespace, suite.target),
         selectors=stack_selectors(cluster, namespace, suite),
         attack_args=ATTACK_ARGS,
         attack_seconds=timeouts.ATTACK,
+        site_contract=suite.target.site,
     )
     for key, value in outcome.as_dict().items():
         record_property(key, value)
+    unproven = outcome.unproven(answers=False)
+    assert not unproven, f"the attack did not run against the site, its fall is not its doing: {unproven}"
     failed = outcome.legit.total.failure_ratio > MAX_FAILED_RATIO
     slow = outcome.legit.total.p95 >= MAX_P95_MS
     assert failed or slow or outcome.oom_killed or outcome.restarts or outcome.replaced, (

@@ -26,7 +26,6 @@ resolved through their ConfigMaps and Secrets; pods are the target's components.
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 from kubernetes.client.exceptions import ApiException
@@ -36,6 +35,7 @@ from kubedefis.core.shell import Status
 from kubedefis.core.waits import Check, wait_for
 from kubedefis.harness import access, checks, discover, load
 from kubedefis.harness import stage as stack
+from kubedefis.harness.target import with_query
 from kubedefis.stack import deploy, images, release
 
 PRESET = "defi19"
@@ -283,19 +283,22 @@ def test_restricted_namespace_runs_everything(suite, cluster, namespace, values)
 @pytest.mark.requirement(
     "D19.3", "HTTP through the Ingress is redirected to HTTPS; HTTPS answers with the security headers"
 )
-def test_https_redirect_and_headers(cluster, values, site):
+def test_https_redirect_and_headers(suite, cluster, values, site):
+    contract = suite.target.site  # its public page and API list (the target's, else ours)
+    asked = with_query(contract.public_page, "page=2")  # the path and its query both kept
     redirect = access.wait_http(
-        "the redirect to HTTPS", lambda: site.get("/voitures/?page=2"), expect=lambda r: r.status == 301,
+        "the redirect to HTTPS", lambda: site.get(asked), expect=lambda r: r.status == 301,
         timeout=timeouts.HTTP_READY,
     )  # fmt: skip
     location = redirect.headers.get("location", "")
-    assert location == f"https://{https_host(cluster, site.host)}/voitures/?page=2", location
-    for path in ("/", "/api/cars"):
+    assert location == f"https://{https_host(cluster, site.host)}{asked}", location
+    for path in ("/", contract.api_list):
         page = site.get(path, scheme="https")
         assert page.status == 200, page
         for header, value in HEADERS.items():
             assert page.headers.get(header) == value, (path, header, page.headers)
-    assert site.get("/healthz").status == 200, "the probes' path is redirected"
+    if contract.ours:  # our chart keeps its probes' path on plain HTTP; another's probes are its own
+        assert site.get("/healthz").status == 200, "the probes' path is redirected"
 
 
 @pytest.mark.needs("list", "secrets")
@@ -337,7 +340,7 @@ def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, si
         cluster.kubectl_command(),
         Status(),
     )
-    scenario = load.Scenario.site(site, "Browser", scheme="https")  # plain HTTP is redirected
+    scenario = load.Scenario.site(site, "Browser", scheme="https", site=suite.target.site)  # HTTP is redirected
     with load.run(scenario, users=4, duration=timeouts.RELEASE) as running:
         running.wait_requests(40, timeout=timeouts.LOAD_SPAWN)
         report = workflow.run()
@@ -363,25 +366,20 @@ def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, si
     wait_for("the staging namespace to be deleted", staging_gone, timeout=timeouts.NAMESPACE_DELETE)
 
 
-DEFAULT_WRITE = "POST /api/garages"
-DEFAULT_WRITE_BODY = '{"name": "Garage défi 19 {unique}", "city": "Évry"}'
-
-
 @pytest.mark.needs("list", "secrets")
 @pytest.mark.requirement("D19.6", "production refuses anonymous writes to the API and accepts authenticated ones")
 def test_writes_need_credentials(suite, site, api_token, record_property):
-    write = suite.target.api_write or (None if suite.target.deployed else DEFAULT_WRITE)
-    if write is None:
-        pytest.skip("the target names no write endpoint (api_write, api_write_body): nothing to try")
+    contract = suite.target.site  # its write: ours on our site, else only the one the target names
+    if not contract.knows("api_write"):
+        pytest.skip(contract.unknown("api_write", "api_write_body") + ": no write endpoint to try")
     if api_token is None:
         if suite.target.deployed:
             pytest.skip("the target names no credentials (api_token_secret): an authenticated write cannot be tried")
         pytest.fail("our stack has no Secret holding KUBEDEFIS_API_TOKEN: the chart must create one")
-    method, path = write.split()
-    template = suite.target.api_write_body or DEFAULT_WRITE_BODY
+    write, method, path = contract.api_write, contract.write_method, contract.write_path
 
     def body() -> str:
-        return template.replace("{unique}", uuid.uuid4().hex[:8])
+        return contract.write_body()[0]
 
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     # several anonymous tries, each with a body that would be accepted: none may be (a partial

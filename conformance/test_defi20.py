@@ -27,17 +27,26 @@ from kubedefis.core.shell import run
 from kubedefis.core.tools import find_tool
 from kubedefis.core.waits import Check, wait_for
 from kubedefis.harness import checks, discover, load
+from kubedefis.harness import site as site_mod
 from kubedefis.harness import stage as stack
 from kubedefis.harness.options import values_files
+from kubedefis.harness.target import with_query
 from kubedefis.stack import database as pg
 
 LANE = "load"  # it loads the site: one at a time with défi 19's release (see harness.plugin.lane_of)
 STAGES = ("initial", "expand", "contract")
 PRESET = "defi20-initial"  # the stage installed first; expand and contract are upgrades
-SIZE = "small"  # one api and one public pod: the migration under load is the requirement, not the counts
+SIZE = "small"  # light pods: the migration under load is the requirement, not the counts
+# Two api and two public pods, as a production site runs: with one, a single readiness probe timing
+# out on the loaded 2-core node while the rollout ran left the Service without endpoints, and one
+# request of 2 079 got a 503 (CI, stop 23) that was the node's, not the migration's.
+OVERRIDES = {"api": {"replicaCount": 2}, "public": {"replicaCount": 2}}
 LOAD_USERS = 8
 LOAD_BOUND = 900  # seconds: the load never outlives this
-CREATE = "POST /api/cars"
+CREATE = "POST /api/cars"  # the request name under which our locustfile's ApiClient counts the cars it creates
+# Défi 20's rename is our site's schema change (Car.make -> Car.brand, table garage_car): the course asks
+# for schema changes without downtime, not this one. A group's would need its own migrations and checks.
+OUR_SCHEMA_CHANGE = "the rename checked is our site's schema change (Car.make -> brand, table garage_car)"
 MIN_REQUESTS = 500  # the "no failed request" claim rests on at least this many requests
 
 
@@ -51,10 +60,17 @@ def site_selector(cluster, namespace, suite) -> str:
 
 
 @pytest.fixture(scope="module")
-def database(suite, cluster, namespace, values):
+def our_site(suite):
+    """Before the stack's fixtures: on a group's stack the rename is skipped with why, before anything is asked."""
+    if not suite.target.site.ours:  # a deployed target
+        pytest.skip(f"grading an existing release: the suite does not upgrade it; and {OUR_SCHEMA_CHANGE}")
+
+
+@pytest.fixture(scope="module")
+def database(our_site, suite, cluster, namespace, values):
     primary = stack.resolve(cluster, namespace, suite.target.component("database"))
     pod = stack.a_running_pod(cluster, namespace, primary).metadata.name
-    return pg.node(cluster, namespace, pod), discover.site_database(
+    return pg.node(cluster, namespace, pod, port=suite.target.database_port), discover.site_database(
         cluster.kube, namespace, suite.target, site_selector(cluster, namespace, suite)
     )[0]
 
@@ -127,6 +143,38 @@ def hook_jobs(cluster, namespace) -> dict[str, tuple[str, bool]]:
     return jobs
 
 
+def hook_events(job: dict) -> set[str]:
+    """The events of a Job's `helm.sh/hook` annotation: a comma-separated list (`pre-install,pre-upgrade`)."""
+    annotation = (job.get("metadata", {}).get("annotations") or {}).get("helm.sh/hook") or ""
+    return {event.strip() for event in str(annotation).split(",") if event.strip()}
+
+
+UPGRADE_HOOKS = ("pre-upgrade", "post-upgrade")
+
+
+def migration_hook_findings(objects: list[dict], where: str, stage: str | None) -> list[checks.Finding]:
+    """What `helm template --is-upgrade` must show: the Jobs running migrations are pre- and post-upgrade hooks
+    (each one a hook of either, the annotation's other events aside), each container with a lock timeout; and,
+    when the suite chose the stage (`stage`: our chart's presets), every one at that stage."""
+    jobs = [
+        d for d in objects if d.get("kind") == "Job" and any(migrates(c) for c in manifests.containers(d, init=True))
+    ]
+    events = [hook_events(job) for job in jobs]
+    findings = []
+    if not all(set(UPGRADE_HOOKS) & e for e in events) or not all(any(h in e for e in events) for h in UPGRADE_HOOKS):
+        found = {manifests.name_of(job): sorted(e) or "no hook" for job, e in zip(jobs, events, strict=True)}
+        findings.append(checks.Finding(where, "migration Jobs as pre- and post-upgrade hooks", str(found or "none")))
+    for job in jobs:
+        for container in manifests.containers(job, init=True):
+            env = discover.env_of(objects, container)
+            locks = {n: v.value for n, v in env.items() if n.upper().endswith("LOCK_TIMEOUT") and v.value}
+            if (stage is not None and stage_of(env) != {stage}) or not locks:
+                found = {"stage": sorted(map(str, stage_of(env))), "lock timeout": locks}
+                expected = f"stage {stage} and a lock timeout" if stage is not None else "a lock timeout"
+                findings.append(checks.Finding(manifests.name_of(job), expected, str(found)))
+    return findings
+
+
 @pytest.mark.static
 @pytest.mark.requirement(
     "D20.1", "migrations run as pre/post-upgrade hooks with a lock timeout, at the stage's version"
@@ -135,46 +183,32 @@ def test_rendered_migration_hooks(suite, rendered):
     chart = suite.chart_under_test()
     findings = []
     tool = helm.Helm(find_tool("helm"))
-    for stage in ("expand", "contract"):
-        values = helm.load_values(values_files(suite, preset(stage)))
+    # Our presets set the stage of each upgrade (defi20-expand, defi20-contract). Values that are given
+    # (--values, the target's) are one release's: rendered once, their migrations are graded without
+    # our site's stages (a group's rename is its own; the stage variable is ours).
+    stages: tuple[str | None, ...] = (None,) if suite.values else ("expand", "contract")
+    for stage in stages:
+        values = helm.load_values(values_files(suite, preset(stage or "")))
         # `helm template --is-upgrade` is what an upgrade renders: pyhelm3 has no flag, so render by hand.
         out = run(
             [str(tool.executable), "template", suite.target.release, str(chart), "--is-upgrade", "-f", "-"],
             input=yaml.safe_dump(values),
         ).stdout
         objects = [d for d in yaml.safe_load_all(out) if d]
-        jobs = [
-            d for d in objects if d["kind"] == "Job" and any(migrates(c) for c in manifests.containers(d, init=True))
-        ]
-        hooks = {(d["metadata"].get("annotations") or {}).get("helm.sh/hook") for d in jobs}
-        if hooks != {"pre-upgrade", "post-upgrade"}:
-            findings.append(
-                checks.Finding(f"{stage} upgrade", "migration Jobs as pre- and post-upgrade hooks", str(hooks))
-            )
-        for job in jobs:
-            for container in manifests.containers(job, init=True):
-                env = discover.env_of(objects, container)
-                locks = {n: v.value for n, v in env.items() if n.upper().endswith("LOCK_TIMEOUT") and v.value}
-                if stage_of(env) != {stage} or not locks:
-                    found = {"stage": sorted(map(str, stage_of(env))), "lock timeout": locks}
-                    findings.append(
-                        checks.Finding(manifests.name_of(job), f"stage {stage} and a lock timeout", str(found))
-                    )
+        findings += migration_hook_findings(objects, f"{stage or 'the'} upgrade", stage)
     checks.require("D20.1 migration hooks", findings)
 
 
 @pytest.mark.disruptive
 @pytest.mark.needs("create", "pods/exec")
 @pytest.mark.requirement("D20.2", "rename a column through expand and contract under load: no failure, no data lost")
-def test_rename_under_load(suite, cluster, namespace, values, site, database, record_property):
-    if suite.target.deployed:
-        pytest.skip("grading an existing release: the suite does not upgrade it")
+def test_rename_under_load(our_site, suite, cluster, namespace, values, site, database, record_property):
     before_rows, before_md5, before_max = checksum(database)
     columns = car_columns(database)
     assert before_rows > 0 and "make" in columns and "brand" not in columns, (
         f"expected cars with a column make and no brand before the rename, found {before_rows} rows, {sorted(columns)}"
     )
-    scenario = load.Scenario.site(site, "Browser", "ApiClient")
+    scenario = load.Scenario.site(site, "Browser", "ApiClient", site=suite.target.site)
     history = []
     with load.run(scenario, users=LOAD_USERS, duration=LOAD_BOUND) as running:
         running.wait_requests(int(timeouts.LOAD_WARMUP * LOAD_USERS), timeout=timeouts.LOAD_SPAWN)
@@ -219,5 +253,9 @@ def test_rename_under_load(suite, cluster, namespace, values, site, database, re
     record_property("migration_jobs", jobs)
     assert any(h == "pre-upgrade" and ok for h, ok in jobs.values()), f"expected a pre-upgrade migration done: {jobs}"
     assert any(h == "post-upgrade" and ok for h, ok in jobs.values()), f"expected a post-upgrade migration done: {jobs}"
-    car = site.get("/api/cars?page_size=1").json()["results"][0]
-    assert car["brand"] == car["make"], car
+    answer = site.get(with_query(suite.target.site.api_list, "page_size=1"))
+    cars = site_mod.items_of(site_mod.json_of(answer)) or [{}]
+    car = cars[0] if isinstance(cars[0], dict) else {}
+    assert "brand" in car and car.get("brand") == car.get("make"), (
+        f"expected the API to show a car's brand and, as an alias, its make, found {site_mod.shape_of(answer)}"
+    )

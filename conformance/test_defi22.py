@@ -315,10 +315,13 @@ def test_trainjob_runs_distributed(cluster, namespace, training, record):
     owners = [o["kind"] for o in jobset["metadata"].get("ownerReferences") or []]
     assert "TrainJob" in owners, f"jobset {training.name} is not owned by the TrainJob: {owners}"
     assert len(training.pods) == RANKS, f"expected {RANKS} pods, found {[p.metadata.name for p in training.pods]}"
+    pod_of = {}
     for rank in range(RANKS):
         line = f"joined the process group: rank {rank} of {RANKS}, all_reduce saw {RANKS} ranks"
         holders = [name for name, log in training.logs.items() if line in log]
         assert len(holders) == 1, f"expected one pod logging {line!r}, found {holders}"
+        pod_of[rank] = holders[0]
+    assert len(set(pod_of.values())) == RANKS, f"the ranks did not join from {RANKS} pods, one each: {pod_of}"
     nodes = {p.spec.node_name for p in training.pods}
     record("trainjob_pods", ", ".join(p.metadata.name for p in training.pods))
     record("trainjob_nodes", ", ".join(sorted(n for n in nodes if n)))

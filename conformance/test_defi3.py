@@ -8,12 +8,13 @@ from kubedefis.core import kube, manifests, timeouts
 from kubedefis.core.shell import Status
 from kubedefis.harness import access, checks, site
 from kubedefis.harness import stage as stack
+from kubedefis.harness.target import with_query
 from kubedefis.stack import images
 
 LANE = "light"  # a light stage: beside the others (see harness.plugin.lane_of)
 DEFI = "defi3"
 ROLES = ("site", "database")
-MAX_PAGES = 50  # pages of the public car list read at most to find the new car
+MAX_PAGES = 50  # pages of the public list read at most to find what the API wrote
 # The API server's proxy sends each request to a random endpoint: with 3 replicas and one of them
 # not listening yet, 20 good answers in a row happen by chance with probability (2/3)^20 < 0.03 %.
 READY_IN_A_ROW = 20
@@ -122,28 +123,43 @@ def test_site_is_a_deployment_behind_clusterip(cluster, namespace, deployed):
 
 @pytest.mark.needs("get", "services/proxy")
 @pytest.mark.needs("create", "services/proxy")
-@pytest.mark.requirement("D3.4", "through kubectl proxy, a car created with the API appears on the public page")
-def test_car_created_through_api_is_shown_by_public_page(proxied_site):
+@pytest.mark.requirement("D3.4", "through kubectl proxy, what the API writes appears on the public page")
+def test_car_created_through_api_is_shown_by_public_page(suite, proxied_site):
+    # Our site: a garage and a car created, the car read back through the API, its plate on the car
+    # list. A group's: the target's write (api_write, its {unique} word), the word on its public_page.
+    contract = suite.target.site
+    if not contract.knows("api_write", "public_page"):
+        pytest.skip(contract.unknown("api_write", "public_page") + ": a write and the page showing it")
     # Défi 3 has no probes yet: pods count as ready before PostgreSQL accepts connections and the
-    # migration Job has run. The site's own /readyz says when it can serve the database, and
-    # READY_IN_A_ROW answers in a row say every replica listens (the proxy picks one per request).
+    # migration Job has run. The API's read of the database (api_probe) says when the site can serve
+    # it, and READY_IN_A_ROW answers in a row say every replica listens (the proxy picks one per request).
     access.wait_http(
-        "the site to reach its database (/readyz) through kubectl proxy",
-        lambda: proxied_site.request("GET", "/readyz"),
+        f"the site to read its database ({contract.api_probe}) through kubectl proxy",
+        lambda: proxied_site.request("GET", contract.api_probe),
         timeout=timeouts.DATABASE_READY,
         in_a_row=READY_IN_A_ROW,
     )
-    garage = proxied_site.create_garage()
-    car = proxied_site.create_car(garage["id"])
-    assert proxied_site.car(car["id"])["plate"] == car["plate"], "the API does not read back what it wrote"
-    page = proxied_site.public_page("/voitures/")
-    assert page.status == 200, page
-    # the list may be paginated (`?page=N`, Django's way): the new car is on one of its pages
+    if contract.ours:
+        garage = proxied_site.create_garage()
+        car = proxied_site.create_car(garage["id"])
+        assert proxied_site.car(car["id"])["plate"] == car["plate"], "the API does not read back what it wrote"
+        word, what = car["plate"], f"the car {car['plate']}"
+    else:
+        body, word = contract.write_body()
+        written = proxied_site.request(contract.write_method, contract.write_path, body=body, headers=site.JSON)
+        assert 200 <= written.status < 300, (
+            f"expected {contract.api_write} (api_write) to succeed through kubectl proxy, "
+            f"found {site.shape_of(written)}"
+        )
+        what = f"the word {word} written by {contract.api_write}"
+    page = proxied_site.public_page(contract.public_page)
+    assert page.status == 200, f"expected 200 for {contract.public_page} (public_page), found {site.shape_of(page)}"
+    # the list may be paginated (`?page=N`, Django's way): what was written is on one of its pages
     seen = [page]
-    while car["plate"] not in seen[-1].text and "?page=" in seen[-1].text and len(seen) < MAX_PAGES:
-        seen.append(proxied_site.public_page(f"/voitures/?page={len(seen) + 1}"))
+    while word not in seen[-1].text and "?page=" in seen[-1].text and len(seen) < MAX_PAGES:
+        seen.append(proxied_site.public_page(with_query(contract.public_page, f"page={len(seen) + 1}")))
         if seen[-1].status != 200:
             break
-    assert any(car["plate"] in p.text for p in seen), (
-        f"the public car list does not show {car['plate']} ({len(seen)} page(s) read)"
+    assert any(word in p.text for p in seen), (
+        f"expected {what} on the public page {contract.public_page}, not found ({len(seen)} page(s) read)"
     )

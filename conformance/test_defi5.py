@@ -9,6 +9,7 @@ from kubedefis.core import kube, manifests, timeouts
 from kubedefis.core.shell import Status
 from kubedefis.harness import access, checks, routes
 from kubedefis.harness import stage as stack
+from kubedefis.harness.plugin import suite_options
 from kubedefis.stack import images
 
 DEFI = "defi5"
@@ -16,7 +17,21 @@ REPLICAS = 3
 REQUESTS = {"cpu": "100m", "memory": "100Mi"}
 LIMITS = {"cpu": "200m", "memory": "200Mi"}
 PARTS = ("api", "public", "database")
-ROUTES = [("/api/cars", "api"), ("/", "public"), ("/voitures/", "public")]
+# The paths asked of the Ingress and who must serve them: the site contract's API list and public page
+# (ours unless the target names its own), and `/`. Parametrized at collection (pytest_generate_tests),
+# so that a test's name says the path it asks.
+ROUTE_PARTS = (("api_list", "api"), (None, "public"), ("public_page", "public"))
+
+
+def route_paths(site) -> list[tuple[str, str]]:
+    """(path, component) of each route, from the target's site contract; a path given twice is asked once."""
+    found = {(getattr(site, key) if key else "/"): component for key, component in ROUTE_PARTS}
+    return list(found.items())
+
+
+def pytest_generate_tests(metafunc):
+    if {"path", "component"} <= set(metafunc.fixturenames):
+        metafunc.parametrize(("path", "component"), route_paths(suite_options(metafunc.config).target.site))
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +123,6 @@ def test_handin_database_pod_with_same_resources(suite, handin_objects):
 
 
 @pytest.mark.static
-@pytest.mark.parametrize(("path", "component"), ROUTES)
 @pytest.mark.requirement("D5.4", "the Ingress sends /api to the api pods and / to the public pods")
 def test_handin_ingress_routes_by_path(suite, handin_objects, path, component):
     ingresses = manifests.find(handin_objects, "Ingress")
@@ -170,7 +184,6 @@ CONTENT = {"api": "application/json", "public": "text/html"}
 ACCEPT = {"api": {"Accept": "application/json"}, "public": {"Accept": "text/html"}}
 
 
-@pytest.mark.parametrize(("path", "component"), ROUTES)
 @pytest.mark.requirement("D5.4", "the Ingress sends /api to the api pods and / to the public pods")
 def test_ingress_routes_by_path(cluster, namespace, endpoint, stack_parts, path, component):
     # Who serves the path, from the objects: the Ingress rule for the host and path, its backend

@@ -93,9 +93,9 @@ def wait_rolled_out(cluster, namespace, suite, wanted, what: str) -> None:
     )
 
 
-def upgrade_under_load(site, change, *, users=LOAD_USERS):
+def upgrade_under_load(suite, site, change, *, users=LOAD_USERS):
     """Steady load, then `change()`, then more load: at least 5 requests a user after it, MIN_REQUESTS in all."""
-    scenario = load.Scenario.site(site, "Browser", "ApiClient")
+    scenario = load.Scenario.site(site, "Browser", "ApiClient", site=suite.target.site)
     with load.run(scenario, users=users, duration=LOAD_BOUND) as running:
         running.wait_requests(int(timeouts.LOAD_WARMUP * users), timeout=timeouts.LOAD_SPAWN)
         change()
@@ -182,7 +182,7 @@ def test_rolling_update_under_load(suite, cluster, namespace, values, before_upg
         cluster.helm().upgrade_install(suite.chart, suite.target.release, namespace, upgraded, timeout=timeouts.HELM)
         wait_rolled_out(cluster, namespace, suite, on_new_tag, new_tag)
 
-    result = upgrade_under_load(site, upgrade)
+    result = upgrade_under_load(suite, site, upgrade)
     for key, value in result.as_dict().items():
         record_property(f"upgrade_{key}", value)
     assert result.total.requests >= MIN_REQUESTS, f"expected {MIN_REQUESTS} requests under load:\n{result.report()}"
@@ -225,7 +225,7 @@ def test_rollback_under_load(suite, cluster, namespace, values, before_upgrade, 
         )  # fmt: skip
         wait_rolled_out(cluster, namespace, suite, lambda images: images == before_upgrade, str(sorted(before_upgrade)))
 
-    result = upgrade_under_load(site, rollback)
+    result = upgrade_under_load(suite, site, rollback)
     for key, value in result.as_dict().items():
         record_property(f"rollback_{key}", value)
     assert result.total.requests >= MIN_REQUESTS, f"expected {MIN_REQUESTS} requests under load:\n{result.report()}"

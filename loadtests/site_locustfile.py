@@ -27,6 +27,14 @@ refuses anonymous writes (401). Reads stay anonymous. The chart keeps one in its
 or `python manage.py api_token create --user U` for a local site. Creating cars needs a staff
 user; lending lends to the token's user (`{}`) and gives back its own loans. Without the variable,
 writes go out anonymously and count as failures (401).
+
+Another group's site (its own Django project): the harness sets KUBEDEFIS_SITE=contract and the paths
+of the target's site contract (kubedefis/harness/target.py): KUBEDEFIS_API_LIST (an API list),
+KUBEDEFIS_PUBLIC_PAGE (a public page), KUBEDEFIS_API_PROBE (an inexpensive read) and, where the target
+names one, KUBEDEFIS_API_WRITE ("POST /path") with KUBEDEFIS_API_WRITE_BODY (JSON, {unique} replaced by
+a fresh word). The same users then read those paths and `/`, and ApiClient writes with that write
+instead of creating cars (none without it); nothing of our data model (cars, garages, keys) is asked.
+Unset, the paths are ours and KUBEDEFIS_SITE is `garage`.
 """
 
 import itertools
@@ -42,6 +50,13 @@ import gevent
 from locust import FastHttpUser, between, constant, task
 
 API_PAGE_SIZE = 50
+# The site contract (see above): ours unless the harness says.
+OUR_SITE = (os.environ.get("KUBEDEFIS_SITE") or "garage") == "garage"
+API_LIST = os.environ.get("KUBEDEFIS_API_LIST") or "/api/cars"
+PUBLIC_PAGE = os.environ.get("KUBEDEFIS_PUBLIC_PAGE") or "/voitures/"
+API_PROBE = os.environ.get("KUBEDEFIS_API_PROBE") or "/api/stats"
+API_WRITE = os.environ.get("KUBEDEFIS_API_WRITE") or ""  # "POST /path": another site's write, if any
+API_WRITE_BODY = os.environ.get("KUBEDEFIS_API_WRITE_BODY") or "{}"
 # X-Kubedefis-Cache values seen, per request name: the benchmark reports the hit ratio.
 CACHE_COUNTS: Counter[tuple[str, str]] = Counter()
 _next_key = itertools.count()
@@ -63,6 +78,10 @@ API_TOKEN_ENV = "KUBEDEFIS_API_TOKEN"
 THROTTLE_RETRIES = 6
 THROTTLE_MAX_WAIT = 5.0
 THROTTLED = " (429, asked again)"
+
+
+def with_query(path: str, query: str) -> str:
+    return f"{path}{'&' if '?' in path else '?'}{query}"
 
 
 def write_headers() -> dict[str, str]:
@@ -93,7 +112,10 @@ class SiteUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.auth = write_headers()
-        cars = self.setup_get("/api/cars?page_size=100")
+        self.car_ids, self.key_id = [], None
+        if not OUR_SITE:  # another site: its contract's paths only, nothing to set up
+            return
+        cars = self.setup_get(with_query(API_LIST, "page_size=100"))
         self.car_count = max(1, cars["count"])
         self.car_ids = [car["id"] for car in cars["results"]] or [1]
         self.key_id = self.own_key()
@@ -148,25 +170,38 @@ class SiteUser(FastHttpUser):
         def ok(response: Any) -> None:
             record_cache(name, response)
             if response.status_code != 200:
-                response.failure(f"status {response.status_code}")
+                # The body's start says who answered: the proxy ("no available server") or the site.
+                response.failure(f"status {response.status_code}: {' '.join(response.text[:120].split())}")
 
         self.ask("GET", path, name, ok)
 
     def api_car_list(self) -> None:
+        if not OUR_SITE:
+            self.get(API_LIST, API_LIST)
+            return
         pages = max(1, -(-self.car_count // API_PAGE_SIZE))
-        self.get(f"/api/cars?page={random.randint(1, pages)}&page_size={API_PAGE_SIZE}", "/api/cars?page_size=50")
+        page = f"page={random.randint(1, pages)}&page_size={API_PAGE_SIZE}"
+        self.get(with_query(API_LIST, page), with_query(API_LIST, f"page_size={API_PAGE_SIZE}"))
 
     def api_car_detail(self) -> None:
+        if not OUR_SITE:
+            self.get(API_PROBE, API_PROBE)
+            return
         self.get(f"/api/cars/{random.choice(self.car_ids)}", "/api/cars/{id}")
 
     def home_page(self) -> None:
         self.get("/", "/ (home)")
 
     def car_list_page(self) -> None:
-        self.get(f"/voitures/?page={random.randint(1, 20)}", "/voitures/")
+        if not OUR_SITE:
+            self.get(PUBLIC_PAGE, PUBLIC_PAGE)
+            return
+        self.get(with_query(PUBLIC_PAGE, f"page={random.randint(1, 20)}"), PUBLIC_PAGE)
 
     def key_page(self) -> None:
-        if self.key_id is not None:
+        if not OUR_SITE:
+            self.car_list_page()
+        elif self.key_id is not None:
             self.get(f"/cles/{self.key_id}/", "/cles/{id}/")
 
     def write(
@@ -184,11 +219,31 @@ class SiteUser(FastHttpUser):
         self.ask("POST", path, name, judge, json=body, headers=self.auth)
 
     def find_garage(self) -> None:
+        if not OUR_SITE:
+            return
         garages = self.setup_get("/api/garages?page_size=1")["results"]
         self.garage_id = garages[0]["id"] if garages else None
 
+    def contract_write(self) -> None:
+        """Another site: the write its target names (any 2xx is a success), counted under its name."""
+        if not API_WRITE:
+            self.get(API_LIST, API_LIST)
+            return
+        method, path = API_WRITE.split()
+        body = API_WRITE_BODY.replace("{unique}", uuid.uuid4().hex[:10])
+
+        def judge(response: Any) -> None:
+            if not 200 <= response.status_code < 300:
+                response.failure(f"status {response.status_code}: {response.text[:100]}")
+
+        headers = {**self.auth, "Content-Type": "application/json"}
+        self.ask(method, path, API_WRITE, judge, data=body.encode(), headers=headers)
+
     def new_car(self) -> None:
-        """Creates a car (staff only), counted under `POST /api/cars`."""
+        """Creates a car (staff only), counted under `POST /api/cars`; on another site, its write."""
+        if not OUR_SITE:
+            self.contract_write()
+            return
         if self.garage_id is None:
             return
         plate = f"LD-{uuid.uuid4().hex[:8].upper()}"
@@ -203,6 +258,9 @@ class SiteUser(FastHttpUser):
         self.write("/api/cars", car, "POST /api/cars", 201, created)
 
     def lend_and_return(self) -> None:
+        if not OUR_SITE:
+            self.api_car_list()
+            return
         if self.key_id is None:
             return
         # `{}`: to the token's own user, who may then give it back.
@@ -255,6 +313,9 @@ class Browser(SiteUser):
 
     @task(1)
     def garages(self) -> None:
+        if not OUR_SITE:
+            self.home_page()
+            return
         self.get("/garages/", "/garages/")
 
     @task(2)
@@ -285,6 +346,9 @@ class ApiClient(SiteUser):
 
     @task(1)
     def read_keys(self) -> None:
+        if not OUR_SITE:
+            self.get(API_PROBE, API_PROBE)
+            return
         self.get("/api/keys?lent=false&page_size=20", "/api/keys?lent=false")
 
     @task(2)
@@ -303,13 +367,19 @@ class CpuHog(SiteUser):
 
     @task(2)
     def detail(self) -> None:
+        if not OUR_SITE:  # the API list, a query of its own making it uncached
+            self.get(with_query(API_LIST, f"v={random.randint(0, 1_000_000)}"), with_query(API_LIST, "v=N"))
+            return
         self.api_car_detail()
 
     @task(1)
     def odd_page(self) -> None:
+        if not OUR_SITE:
+            self.detail()
+            return
         size = random.randint(20, 100)
         page = random.randint(1, max(1, self.car_count // size))
-        self.get(f"/api/cars?page={page}&page_size={size}", "/api/cars?page_size=N")
+        self.get(with_query(API_LIST, f"page={page}&page_size={size}"), with_query(API_LIST, "page_size=N"))
 
     @task(1)
     def home(self) -> None:

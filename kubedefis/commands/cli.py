@@ -9,7 +9,7 @@ import sys
 import time
 import typing
 
-from kubedefis.commands import db, diagram, grade, kubeflow, kubevirt, release, up
+from kubedefis.commands import db, diagram, grade, kubeflow, kubevirt, release, up, vm
 from kubedefis.core.errors import KubedefisError
 from kubedefis.core.shell import Status
 from kubedefis.localcluster import doctor, engine, gobuild, plan, provider
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     release.register(sub)
     kubeflow.register(sub)
     kubevirt.register(sub)
+    vm.register(sub)
     doctor.register(sub)
 
     args = parser.parse_args(argv)

@@ -171,6 +171,23 @@ class Helm:
         """`helm test` (pyhelm3 has no wrapper for it); raises with the test pods' logs on failure."""
         return run([*self._command(), "test", release, "-n", namespace, "--logs", f"--timeout={int(timeout)}s"]).stdout
 
+    def template_sources(
+        self, chart: Path, release: str, values: dict[str, Any], namespace: str = "default"
+    ) -> list[tuple[str, dict]]:
+        """`helm template`, each object with the template that rendered it (Helm's `# Source:` line,
+        `<chart>/charts/<subchart>/templates/<file>` for a subchart's), which pyhelm3's parsing drops."""
+        command = [str(self.executable), "template", release, str(chart), "--namespace", namespace, "-f", "-"]
+        out = run(command, input=yaml.safe_dump(values)).stdout
+        rendered = []
+        for document in out.split("\n---"):
+            source = next(
+                (line.split(":", 1)[1].strip() for line in document.splitlines() if line.startswith("# Source:")), ""
+            )
+            obj = yaml.safe_load(document)
+            if isinstance(obj, dict) and obj:
+                rendered.append((source, obj))
+        return rendered
+
     def lint(self, chart: Path, values_files: Iterable[Path] = (), strict: bool = True) -> str:
         command = [str(self.executable), "lint", str(chart)]
         command += [arg for f in values_files for arg in ("-f", str(f))]

@@ -7,6 +7,7 @@ evidence (status, events, logs) printed when a wait or a check fails.
 from __future__ import annotations
 
 import datetime
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from kubedefis.core import paths
 from kubedefis.core.errors import KubedefisError
+from kubedefis.core.manifests import selects
 from kubedefis.core.waits import Check, wait_for
 
 
@@ -63,6 +66,17 @@ class Kube:
     @property
     def apiregistration(self) -> client.ApiregistrationV1Api:
         return client.ApiregistrationV1Api(self.api_client)
+
+
+def default_kubeconfig() -> str | None:
+    """$KUBECONFIG (its first file), else the local kind cluster's, else None (~/.kube/config).
+
+    The commands that act on a stack (`kubedefis db`, `kubedefis vm`) use it when no --kubeconfig is given.
+    """
+    if os.environ.get("KUBECONFIG"):
+        return os.environ["KUBECONFIG"].split(os.pathsep)[0]
+    local = paths.cache_root() / "clusters" / os.environ.get("KUBEDEFIS_CLUSTER", "kubedefis") / "kubeconfig"
+    return str(local) if local.exists() else None
 
 
 def connect(kubeconfig: str | Path | None = None, context: str | None = None, timeout: float = 10.0) -> Kube:
@@ -243,16 +257,70 @@ def _failed_with_everything_up(job: str, pods: list[Any]) -> bool:
     return False
 
 
-def why_stuck(kube: Kube, namespace: str) -> str | None:
+@dataclass(frozen=True)
+class Dependency:
+    """Pods that the stage's init containers wait for (the database), found by a label selector.
+
+    Once every one of them has been Ready for `grace` seconds, an init container still running
+    since before then waits for something else (a host no Service has, a wrong port, a policy
+    that drops its packets): waiting on will not help. The grace covers what makes a Ready pod
+    reachable a little later: its endpoints published, the DNS answers (CoreDNS caches a name that
+    did not resolve for 5 s) and the network policies programmed for a new pod.
+    """
+
+    selector: str
+    grace: float = 45.0
+
+
+def _waiting_past_dependency(
+    kube: Kube, namespace: str, pods: list[Any], dependency: Dependency, now: datetime.datetime
+) -> str | None:
+    waited = [p for p in _stage_pods(pods) if selects(dependency.selector, p.metadata.labels)]
+    if not waited or not all(pod_ready(p) for p in waited):
+        return None
+    ready_times = [
+        next((c.last_transition_time for c in p.status.conditions or [] if c.type == "Ready"), None) for p in waited
+    ]
+    if any(t is None for t in ready_times):
+        return None
+    up_since = max(t for t in ready_times if t is not None)
+    if (now - up_since).total_seconds() < dependency.grace:
+        return None
+    for pod in pods:
+        if pod.metadata.deletion_timestamp or pod in waited:
+            continue
+        for cs in pod.status.init_container_statuses or []:
+            running = cs.state.running if cs.state else None
+            started = getattr(running, "started_at", None)
+            if started is None or (now - started).total_seconds() < dependency.grace:
+                continue
+            try:
+                tail = kube.core.read_namespaced_pod_log(pod.metadata.name, namespace, container=cs.name, tail_lines=2)
+            except ApiException:
+                tail = ""
+            names = ", ".join(p.metadata.name for p in waited)
+            return (
+                f"pod {pod.metadata.name} init container {cs.name} still waits, "
+                f"{(now - up_since).total_seconds():.0f} s after {names} became Ready:\n{tail.rstrip()}"
+            ).rstrip()
+    return None
+
+
+def why_stuck(kube: Kube, namespace: str, waited_for: Dependency | None = None) -> str | None:
     """Why the namespace's pods or Jobs will not come up by waiting longer, or None while they still may.
 
     A stage that cannot come up (an image the node lacks, a container crash-looping, a Job that
-    gave up, pods that no node can take) is reported within about a minute, with what was found,
-    instead of waiting out a Helm or rollout deadline. Pods waiting for CPU are given that minute
-    only when no other stage of the suite may free some (see _room_may_come).
+    gave up, pods that no node can take, init containers still waiting once what they wait for is
+    up) is reported within about a minute, with what was found, instead of waiting out a Helm or
+    rollout deadline. Pods waiting for CPU are given that minute only when no other stage of the
+    suite may free some (see _room_may_come).
     """
     now = datetime.datetime.now(datetime.UTC)
     pods = kube.core.list_namespaced_pod(namespace).items
+    if waited_for is not None:
+        found = _waiting_past_dependency(kube, namespace, pods, waited_for, now)
+        if found:
+            return found
     coming = _still_coming(pods)
     for job in kube.batch.list_namespaced_job(namespace).items:
         for cond in job.status.conditions or []:

@@ -257,3 +257,80 @@ def site_database(k: Any, namespace: str, target: Target, selector: str) -> tupl
         f"expected the site's database user in {names['user']} (target: database_env) of a running pod"
         f" ({selector}) in {namespace}, found none"
     )
+
+
+def container_ports(container: dict) -> set[str]:
+    """The ports a container declares, by number and by name (a Service's targetPort may give either)."""
+    ports = container.get("ports") or []
+    return {str(p["containerPort"]) for p in ports if p.get("containerPort") is not None} | {
+        str(p["name"]) for p in ports if p.get("name")
+    }
+
+
+def site_container(objects: list[Obj], workload: Obj, port: int, named: str = "") -> tuple[Obj | None, list[Finding]]:
+    """The container of a site workload (a rendered Deployment, or a live Pod) that runs the site.
+
+    The target may name it (its component's `container`): that one, or a finding if the pods have
+    none of that name. Otherwise groups may put a sidecar first (a log shipper, an nginx in front of
+    gunicorn): the first of these that finds any container decides, and must find exactly one:
+    1. the containers declaring the site's port (the target's `site_port`);
+    2. those declaring a port the targetPort of a Service selecting the pods names (number or name);
+    3. the pod's containers (so: its only one).
+    Otherwise (None, a finding naming the containers and what was looked for), never the first by default.
+    """
+    containers = [c for c in manifests.containers(workload) if isinstance(c, dict)]
+    described = "; ".join(
+        f"{c.get('name')} (image {c.get('image') or '?'}, ports {sorted(container_ports(c)) or 'none'})"
+        for c in containers
+    )
+    if named:
+        found = [c for c in containers if c.get("name") == named]
+        if found:
+            return found[0], []
+        expected = f"a container named {named} running the site (the target's container for this component)"
+        return None, [Finding(manifests.name_of(workload), expected, described or "no container")]
+    labels = manifests.pod_labels(workload)
+    targets = {
+        str(p.get("targetPort", p.get("port")))
+        for svc in services_selecting(objects, [labels], headless=None)
+        for p in (svc.get("spec") or {}).get("ports") or []
+    }
+    tiers = (
+        [c for c in containers if str(port) in container_ports(c)],
+        [c for c in containers if targets & container_ports(c)],
+        containers,
+    )
+    found = next((tier for tier in tiers if tier), [])
+    if len(found) == 1:
+        return found[0], []
+    expected = (
+        f"one container running the site: declaring the site port {port} (the target's site_port), else a port"
+        f" its Service's targetPort names ({sorted(targets) or 'no Service'}), else the only one; or the"
+        " target's `container` for this component"
+    )
+    return None, [Finding(manifests.name_of(workload), expected, described or "no container")]
+
+
+def site_deployments(
+    objects: list[Obj], target: Target, keys: tuple[str, ...] = ("api", "public")
+) -> tuple[list[tuple[Obj, Obj | None]], list[Finding]]:
+    """Each Deployment of the site's components with its container running the site (`site_container`;
+    None when it cannot be told), and the findings: components not found, containers not told."""
+    found: list[tuple[Obj, Obj | None]] = []
+    findings: list[Finding] = []
+    for key in keys:
+        findings += component_findings(objects, target, key, ("Deployment",))
+        for workload in workloads(objects, target, key, ("Deployment",)):
+            container, unknown = site_container(objects, workload, target.site_port, target.component(key).container)
+            findings += unknown
+            found.append((workload, container))
+    return found, findings
+
+
+def command_words(container: Obj) -> list[str]:
+    """The words a container runs: its command and args, each split as a shell would split a script
+    (`sh -c "python manage.py migrate && exec python manage.py runserver 0:8080"` gives `runserver`)."""
+    words = []
+    for part in [*(container.get("command") or []), *(container.get("args") or [])]:
+        words += [w for w in re.split(r"[\s;&|()'\"]+", str(part)) if w]
+    return words

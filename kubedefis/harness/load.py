@@ -38,6 +38,7 @@ import yaml
 from kubedefis.core import paths
 from kubedefis.core.errors import KubedefisError
 from kubedefis.core.waits import Check, wait_for
+from kubedefis.harness.target import Site
 
 LOADTESTS = paths.REPO_ROOT / "loadtests"
 SITE_LOCUSTFILE = LOADTESTS / "site_locustfile.py"
@@ -59,13 +60,22 @@ class Scenario:
     host_header: str | None = None  # the Ingress host, sent as Host
     request_timeout: float = 10.0  # a request slower than this is a failure
     api_token: str | None = None  # bearer token of the writing users (loadtests: KUBEDEFIS_API_TOKEN)
+    env: tuple[tuple[str, str], ...] = ()  # more environment for the locustfile (the site contract)
 
     @classmethod
-    def site(cls, endpoint: Any, *user_classes: str, request_timeout: float = 10.0, scheme: str = "http") -> Scenario:
+    def site(
+        cls,
+        endpoint: Any,
+        *user_classes: str,
+        request_timeout: float = 10.0,
+        scheme: str = "http",
+        site: Site | None = None,
+    ) -> Scenario:
         """The site's locustfile against an IngressEndpoint (address, port, host), over HTTP or HTTPS.
 
         Over HTTPS the certificate is not checked (Locust's FastHttpUser default): the local
-        Ingress serves a self-signed one.
+        Ingress serves a self-signed one. `site`: the target's site contract (`Target.site`), handed
+        to the locustfile in its environment; None: ours.
         """
         port = endpoint.http_port if scheme == "http" else endpoint.https_port
         return cls(
@@ -75,6 +85,7 @@ class Scenario:
             endpoint.host if port in (80, 443) else f"{endpoint.host}:{port}",
             request_timeout,
             endpoint.token,
+            tuple(sorted((site or Site()).environment().items())),
         )
 
 
@@ -223,7 +234,8 @@ class LoadRun:
             "0",
             *self.scenario.user_classes,
         ]
-        env = {**os.environ, TIMEOUT_ENV: str(self.scenario.request_timeout), **self.extra_env}
+        env = {**os.environ, TIMEOUT_ENV: str(self.scenario.request_timeout), **dict(self.scenario.env)}
+        env.update(self.extra_env)
         if self.scenario.api_token:
             env[API_TOKEN_ENV] = self.scenario.api_token
         if self.scenario.host_header:
@@ -466,6 +478,27 @@ class AttackOutcome:
     oom_killed: list[str]  # containers whose last end was OOMKilled during the attack
     replaced: list[str] = field(default_factory=list)  # pods there before the attack and gone after it
 
+    def unproven(self, *, answers: bool = True) -> list[str]:
+        """Why the attacker's report does not show it attacked the site (empty: it does).
+
+        attack.py counts each request it ended (an HTTP status, or the error it ended with: refused,
+        timeout, ...). Nothing counted, and the site was never attacked: its survival (D18.3) or its
+        fall (D17.3) is not the attack's doing. With `answers`, errors only (an Ingress host resolving
+        to the attacker's own loopback, a NetworkPolicy dropping it) are no attack either; a site that
+        falls may leave its attacker with errors only, so D17.3 does not ask it.
+        """
+        attacks = self.attack.get("attacks") or {}
+        outcomes = {name: dict(a.get("outcomes") or {}) for name, a in attacks.items()}
+        sent = sum(n for counted in outcomes.values() for n in counted.values())
+        answered = sum(n for counted in outcomes.values() for o, n in counted.items() if str(o).isdigit())
+        if not attacks:
+            return ["the attacker's report lists no attack"]
+        if not sent:
+            return [f"the attacker ended no request: {outcomes}"]
+        if answers and not answered:
+            return [f"no request of the attacker got an HTTP answer (it never reached the site): {outcomes}"]
+        return []
+
     def failure_modes(self) -> list[str]:
         """How the site failed its legitimate users, in words (empty: it did not)."""
         modes = []
@@ -515,6 +548,14 @@ def attack_target(cluster: Any, host: str) -> tuple[str, str]:
     return f"http://{host}", host
 
 
+def attack_paths(contract: Site) -> tuple[str, ...]:
+    """attack.py's arguments naming the site's paths: lists, the public page, the write's path, the flood."""
+    return (
+        *("--list-path", contract.api_list, "--page-path", contract.public_page),
+        *("--write-path", contract.write_path, "--flood-path", contract.api_probe),
+    )
+
+
 def attack_under_load(
     cluster: Any,
     namespace: str,
@@ -526,12 +567,15 @@ def attack_under_load(
     attack_seconds: float,
     users: int = 6,
     start_timeout: float = 120.0,
+    site_contract: Site | None = None,
 ) -> AttackOutcome:
     """Legitimate users (Browser, ApiClient) through the Ingress while a pod runs loadtests/attack.py.
 
     The pods watched for restarts and OOM kills are those the selectors select (the target's
-    components): a pod of the stack that another label would miss cannot hide a restart.
+    components): a pod of the stack that another label would miss cannot hide a restart. Both aim at
+    the paths of `site_contract` (the target's site contract; None: ours).
     """
+    contract = site_contract or Site()
     if not selectors:
         raise KubedefisError("attack_under_load: no pod selector to watch the stack's pods with")
     url, host = attack_target(cluster, site.host)
@@ -539,11 +583,15 @@ def attack_under_load(
         namespace=namespace,
         name="attacker",
         image=image,
-        args=("--target", url, "--host-header", host, "--duration", str(int(attack_seconds)), *attack_args),
+        args=(
+            *("--target", url, "--host-header", host, "--duration", str(int(attack_seconds))),
+            *attack_paths(contract),
+            *attack_args,
+        ),
         deadline_seconds=int(attack_seconds + 120),
     )
     before = pod_health(cluster, namespace, selectors)
-    scenario = Scenario.site(site, "Browser", "ApiClient", request_timeout=10)
+    scenario = Scenario.site(site, "Browser", "ApiClient", request_timeout=10, site=contract)
     with run(scenario, users=users, duration=attack_seconds + start_timeout + 120) as legit:
         legit.wait_requests(users * 10, timeout=start_timeout)
         with in_cluster(cluster, attack, timeout=start_timeout):

@@ -440,7 +440,8 @@ def lane_of(module: Any) -> str:
     requests, or load the site: one at a time, so that what they measure is theirs), else "small".
     The suite's lanes (tox.ini's ci): "course"; "load", small stages that load the site or write
     through a failover (défis 13, 19, 20), one at a time so that two of them never share the node's
-    spare CPU; "small", the other small stages; "light", hand-ins, défis 12 and 15, the other stacks. (Session 8
+    spare CPU, and défi 12 (session 10: the light lane was the longest); "small", the other small
+    stages; "light", hand-ins, défi 15, the other stacks. (Session 8
     went back to three lanes after two flaky checks under four; both were the suite's bugs, fixed:
     load users sharing a key, défi 3 asking a replica not yet listening.)
     """

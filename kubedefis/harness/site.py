@@ -53,6 +53,34 @@ class SiteClient:
         return self.request("GET", path, headers={"Accept": "text/html"})
 
 
+def items_of(data: Any) -> list[Any] | None:
+    """The objects of an API list, whatever its shape: a JSON list, or a page object holding them
+    (`results`, else its only list-valued field); None when it cannot be told."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        if isinstance(data.get("results"), list):
+            return list(data["results"])
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) == 1:
+            return list(lists[0])
+    return None
+
+
+def shape_of(response: Response) -> str:
+    """What an answer was, for a failure message: its status, type and the start of its body."""
+    kind = response.headers.get("content-type", "no content type")
+    return f"HTTP {response.status} {kind}: {response.text[:200]!r}"
+
+
+def json_of(response: Response) -> Any:
+    """The JSON of an answer, None when it is none."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 def proxy_request(base_url: str, token: str | None = None) -> Request:
     """Requests to a site behind a URL prefix (kubectl proxy's service path, a port-forward).
 

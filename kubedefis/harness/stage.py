@@ -20,9 +20,10 @@ from kubedefis.core.helm import Helm, load_values, merge_values
 from kubedefis.core.shell import run
 from kubedefis.core.tools import find_tool
 from kubedefis.core.waits import Check, wait_for
+from kubedefis.harness import checks, discover
 from kubedefis.harness.cluster import ClusterHandle
 from kubedefis.harness.options import SuiteOptions, values_files
-from kubedefis.harness.target import Component
+from kubedefis.harness.target import Component, Target
 from kubedefis.stack import deploy
 
 
@@ -155,13 +156,40 @@ def pod_env(cluster: ClusterHandle, namespace: str, pod: str, name: str) -> str:
     return exec_in(cluster, namespace, pod, "printenv", name, check=False).strip()
 
 
+# The container's processes are its PID 1 and that process's descendants, found by their parent
+# (/proc/PID/status, read with the shell's own `read`: no fork per process). A process the
+# runtime is exec'ing into the container (an exec probe's pg_isready) has its parent outside it
+# and is left running: stopped in the middle of `runc exec`, it wedged the runtime's exec, each
+# later exec probe of the container ended "unknown" after the runtime's 2-minute timeout instead
+# of failing, and the kubelet never restarted a frozen PostgreSQL (CI, D10.2). Three passes: a
+# process forked while a pass ran (a backend for a new connection) is stopped by the next one.
+# crictl's own timeout is 2 s by default, too short on a loaded node: the script stops at any error
+# and checks that PID 1 is stopped, so a freeze that did not happen is the harness's error, not a
+# finding against the stack.
 FREEZE_SCRIPT = """
-init=$(crictl inspect -o go-template --template '{{.info.pid}}' "$1")
-ns=$(readlink /proc/$init/ns/pid)
-for p in /proc/[0-9]*; do
-  [ "$(readlink $p/ns/pid 2>/dev/null)" = "$ns" ] && kill -STOP "${p#/proc/}" 2>/dev/null
+set -eu
+init=$(crictl --timeout 60s inspect -o go-template --template '{{.info.pid}}' "$1")
+case "$init" in ''|*[!0-9]*) echo "no PID for container $1: '$init'" >&2; exit 1;; esac
+kill -STOP "$init"
+stopped=" $init "
+for pass in 1 2 3; do
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    case "$stopped" in *" $pid "*) continue;; esac
+    ppid=
+    while read -r key value; do
+      if [ "$key" = PPid: ]; then ppid=$value; break; fi
+    done 2>/dev/null < "$p/status" || continue
+    case "$stopped" in
+      *" $ppid "*) if kill -STOP "$pid" 2>/dev/null; then stopped="$stopped$pid "; fi;;
+    esac
+  done
 done
-echo "$init"
+read -r stat < "/proc/$init/stat"
+state=${stat##*) }
+state=${state%% *}
+[ "$state" = T ] || { echo "PID $init of container $1 is in state $state after SIGSTOP" >&2; exit 1; }
+echo "${stopped# }"
 """
 
 
@@ -170,6 +198,7 @@ def freeze_container(cluster: ClusterHandle, pod: Any, container: str) -> str:
 
     A process cannot stop its own namespace's PID 1 from inside the container, and stopping
     only the workers lets gunicorn's master replace them: a hung container is all of it stopped.
+    Returns the node's PIDs stopped, PID 1 first; raises when PID 1 could not be stopped.
     """
     if cluster.local_spec is None:
         raise KubedefisError("freezing a container needs access to the node: only on the local kind cluster")
@@ -193,11 +222,27 @@ def render(
     (`suite.chart_under_test()`): our own chart is not what is graded.
     """
     chart = suite.chart_under_test()
+    values = _render_values(suite, chart, preset, overrides, preset_only)
+    return Helm(find_tool("helm")).template(chart, suite.target.release, values, namespace="kubedefis")
+
+
+def render_sources(
+    suite: SuiteOptions, preset: str, overrides: dict[str, Any] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """`render`, each object with the template file that rendered it (`<chart>/charts/<sub>/templates/...`
+    for a subchart's): which chart of the group's makes an object."""
+    chart = suite.chart_under_test()
+    values = _render_values(suite, chart, preset, overrides, preset_only=False)
+    return Helm(find_tool("helm")).template_sources(chart, suite.target.release, values, namespace="kubedefis")
+
+
+def _render_values(
+    suite: SuiteOptions, chart: Path, preset: str, overrides: dict[str, Any] | None, preset_only: bool
+) -> dict[str, Any]:
     files = deploy.preset_files(preset, chart) if preset_only else values_files(suite, preset)
     if preset_only and preset and not files[0].exists():
         pytest.skip(f"{chart} has no values/{preset}.yaml: no earlier stage of this chart to compare with")
-    values = merge_values(load_values(files), overrides or {})
-    return Helm(find_tool("helm")).template(chart, suite.target.release, values, namespace="kubedefis")
+    return merge_values(load_values(files), overrides or {})
 
 
 def find(objects: list[dict[str, Any]], kind: str, suffix: str) -> dict[str, Any]:
@@ -235,3 +280,17 @@ def a_running_pod(cluster: ClusterHandle, namespace: str, found: Resolved) -> An
     pods = running_pods(cluster, namespace, found.selector)
     assert pods, f"no running pod of {found.kind}/{found.name} ({found.selector}) in {namespace}"
     return pods[0]
+
+
+def site_image(cluster: ClusterHandle, namespace: str, target: Target) -> str:
+    """The image of the container that runs the site in a running api pod (discover.site_container: not a
+    sidecar put first): the attacker of défis 17-18 runs on its Python."""
+    api = resolve(cluster, namespace, target.component("api"))
+    pod = manifests.live(a_running_pod(cluster, namespace, api))
+    pod["kind"] = "Pod"
+    services = discover.live_objects(cluster.kube, namespace, "Service")
+    container, unknown = discover.site_container(services, pod, target.site_port, target.component("api").container)
+    checks.require("the attacker's image (the api pod's site container)", unknown)
+    if container is None or not container.get("image"):
+        raise AssertionError(f"expected an image for the site's container of pod {manifests.name_of(pod)}, found none")
+    return str(container["image"])

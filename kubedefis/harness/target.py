@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ class Component:
     selector: str = ""  # pod label selector; the workload and Services are found from it
     name: str = ""  # Deployment/StatefulSet name, when the selector alone is ambiguous
     service: str = ""  # Service name, likewise
+    # The container running the site in the component's pods, when they have several and the one
+    # running gunicorn declares no port (an nginx in front that does): discover.site_container.
+    container: str = ""
 
     def matches(self, workload_name: str, pod_labels: dict[str, str]) -> bool:
         """Whether a workload is this component: by its name when one is given, else by its pods' labels."""
@@ -70,6 +74,82 @@ LIMITS_ENV = {
 }
 
 
+# The site contract: what the suite asks of the site itself (each group writes its own Django project;
+# the course defines no API). Our site's (workloads/site, app garage) by default; a group's target file
+# names its own. One meaning per key:
+SITE = {
+    "api_list": "/api/cars",  # GET: an API list of the site's objects, its largest (JSON)
+    "public_page": "/voitures/",  # GET: a page of the public app (HTML)
+    "api_probe": "/api/stats",  # GET: an inexpensive API read that needs the database
+    "api_write": "POST /api/garages",  # a write the API refuses anonymously and accepts with the token
+    "api_write_body": '{"name": "Garage kubedefis {unique}", "city": "Évry"}',  # its JSON, {unique}: a fresh word
+}
+SITE_PATHS = ("api_list", "public_page", "api_probe")
+# How the harness hands the contract to the load scripts (loadtests/site_locustfile.py, loadtests/attack.py).
+SITE_ENV = {
+    "api_list": "KUBEDEFIS_API_LIST",
+    "public_page": "KUBEDEFIS_PUBLIC_PAGE",
+    "api_probe": "KUBEDEFIS_API_PROBE",
+    "api_write": "KUBEDEFIS_API_WRITE",
+    "api_write_body": "KUBEDEFIS_API_WRITE_BODY",
+}
+SITE_MODEL_ENV = "KUBEDEFIS_SITE"  # "garage": our site, its data model known; "contract": the contract's paths only
+
+
+def with_query(path: str, query: str) -> str:
+    """`path` with `query` (`a=1&b=2`) added to its own, if any."""
+    return f"{path}{'&' if '?' in path else '?'}{query}"
+
+
+@dataclass(frozen=True)
+class Site:
+    """The site contract of a target: its paths (ours where the target names none) and what is known.
+
+    `ours`: the suite installed our site (no target file, or `deployed: false`), so its data model is
+    known (JSON pages with `count` and `results`, `page_size`, cars and garages, its tables). On a
+    deployed target the suite knows only the contract; what needs more skips with its reason.
+    `named`: the keys the target file gives. A write is tried on a deployed stack only when the file
+    names it: our default write means nothing to another site, and a write changes its data.
+    """
+
+    api_list: str = SITE["api_list"]
+    public_page: str = SITE["public_page"]
+    api_probe: str = SITE["api_probe"]
+    api_write: str = SITE["api_write"]
+    api_write_body: str = SITE["api_write_body"]
+    ours: bool = True
+    named: frozenset[str] = frozenset()
+
+    def knows(self, *keys: str) -> bool:
+        """Whether the suite knows these parts of the site: ours, or named by the target file."""
+        return self.ours or set(keys) <= self.named
+
+    def unknown(self, *keys: str) -> str:
+        """The skip reason of a check needing keys the target does not name."""
+        missing = [k for k in keys if k not in self.named]
+        return f"the target does not describe its site's {', '.join(missing)} (see docs/grading.md, site contract)"
+
+    @property
+    def write_method(self) -> str:
+        return self.api_write.split()[0]
+
+    @property
+    def write_path(self) -> str:
+        return self.api_write.split()[1]
+
+    def write_body(self) -> tuple[str, str]:
+        """(the write's JSON body, the fresh word it holds in place of {unique})."""
+        word = uuid.uuid4().hex[:10]
+        return self.api_write_body.replace("{unique}", word), word
+
+    def environment(self) -> dict[str, str]:
+        """The contract for the load scripts; the write only where it may be tried (see `knows`)."""
+        keys = [*SITE_PATHS, *(("api_write", "api_write_body") if self.knows("api_write") else ())]
+        env = {SITE_ENV[k]: getattr(self, k) for k in keys}
+        env[SITE_MODEL_ENV] = "garage" if self.ours else "contract"
+        return env
+
+
 @dataclass(frozen=True)
 class Target:
     kubeconfig: str | None = None
@@ -90,9 +170,11 @@ class Target:
     # "secret/key": the Secret of the namespace holding a bearer token the suite may write with; by
     # default the first Secret with a key KUBEDEFIS_API_TOKEN (ours), else writes go anonymous
     api_token_secret: str | None = None
-    # a write the site must refuse anonymously and accept with the token (défi 19), "METHOD /path", and
-    # its JSON body ({unique} is replaced by a fresh word); our stack's default when not grading a group
-    api_write: str | None = None
+    # The site contract (SITE, `site`): None where the file does not say (then our site's)
+    api_list: str | None = None
+    public_page: str | None = None
+    api_probe: str | None = None
+    api_write: str | None = None  # "METHOD /path"; given with api_write_body
     api_write_body: str | None = None
     components: dict[str, Component] = field(default_factory=_default_components)
     # What the suite must know of the stack and cannot always read from its objects; our chart's
@@ -115,6 +197,12 @@ class Target:
     def component_of(self, workload_name: str, pod_labels: dict[str, str], among: tuple[str, ...]) -> str | None:
         """Which of these components a workload is (rendered or live), None if none."""
         return next((key for key in among if self.component(key).matches(workload_name, pod_labels)), None)
+
+    @property
+    def site(self) -> Site:
+        """The site contract: the target's keys, ours where it names none."""
+        named = {key: getattr(self, key) for key in SITE if getattr(self, key) is not None}
+        return Site(**{**SITE, **named}, ours=not self.deployed, named=frozenset(named))
 
     @property
     def external(self) -> bool:
@@ -161,17 +249,27 @@ def load(path: Path) -> Target:
             if not isinstance(value, str) or value.count("/") != 1 or not all(value.split("/")):
                 raise KubedefisError(f"target file {path}: api_token_secret must be 'secret-name/key', not {value!r}")
             values[f.name] = value
+        elif f.name in SITE_PATHS:
+            if not isinstance(value, str) or not value.startswith("/") or re.search(r"\s", value):
+                raise KubedefisError(
+                    f"target file {path}: {f.name} must be a path starting with / (ours: {SITE[f.name]}), not {value!r}"
+                )
+            values[f.name] = value
         elif f.name == "api_write":
             parts = value.split() if isinstance(value, str) else []
             if len(parts) != 2 or parts[0] not in ("POST", "PUT", "PATCH", "DELETE") or not parts[1].startswith("/"):
                 raise KubedefisError(f"target file {path}: api_write must be 'POST /path' (a write), not {value!r}")
             values[f.name] = value
-        elif f.name == "api_write_body":
+        elif f.name == "api_write_body":  # JSON in a string, or a YAML mapping written as JSON
+            if isinstance(value, dict | list):
+                value = json.dumps(value, ensure_ascii=False)
+            if not isinstance(value, str):
+                raise KubedefisError(f"target file {path}: api_write_body must be JSON, not {value!r}")
             try:
-                json.loads(str(value).replace("{unique}", "x"))
+                json.loads(value.replace("{unique}", "x"))
             except ValueError as exc:
                 raise KubedefisError(f"target file {path}: api_write_body must be JSON: {exc}") from exc
-            values[f.name] = str(value)
+            values[f.name] = value
         elif f.name == "backup_restore":
             if not isinstance(value, str) or "{file}" not in value:
                 raise KubedefisError(
@@ -187,6 +285,10 @@ def load(path: Path) -> Target:
             if value is not None and not isinstance(value, str):
                 raise KubedefisError(f"target file {path}: {f.name} must be a string, not {value!r}")
             values[f.name] = value
+    if ("api_write" in values) != ("api_write_body" in values):
+        raise KubedefisError(
+            f"target file {path}: api_write and api_write_body go together (the write, and the JSON it sends)"
+        )
     for key in ("kubeconfig", "chart"):  # relative to the target file
         if values.get(key):
             values[key] = str((path.parent / Path(values[key]).expanduser()).resolve())
@@ -195,12 +297,15 @@ def load(path: Path) -> Target:
 
 def _components(path: Path, value: Any) -> dict[str, Component]:
     if not isinstance(value, dict):
-        raise KubedefisError(f"target file {path}: components must be a mapping of name -> {{selector, name, service}}")
+        raise KubedefisError(
+            f"target file {path}: components must be a mapping of name -> {{selector, name, service, container}}"
+        )
     out = {}
     for key, spec in value.items():
-        if not isinstance(spec, dict) or set(spec) - {"selector", "name", "service"}:
+        if not isinstance(spec, dict) or set(spec) - {"selector", "name", "service", "container"}:
             raise KubedefisError(
-                f"target file {path}: components.{key} takes the keys selector, name and service, got {spec!r}"
+                f"target file {path}: components.{key} takes the keys selector, name, service and container,"
+                f" got {spec!r}"
             )
         out[key] = Component(**{k: str(v) for k, v in spec.items()})
     return out

@@ -155,6 +155,17 @@ def postgres_container(pod_spec: Mapping[str, Any], port: int | None = DEFAULT_P
     )
 
 
+def postgres_containers(workload: Mapping[str, Any], port: int | None = DEFAULT_PORT) -> list[dict[str, Any]]:
+    """A rendered workload's PostgreSQL container (what a database requirement is about: a sidecar beside
+    it, an exporter, is not), or all of its containers when which one it is cannot be told."""
+    containers = manifests.containers(dict(workload))
+    try:
+        name = postgres_container(manifests.pod_spec(dict(workload)), port, pod=manifests.name_of(dict(workload)))
+    except KubedefisError:
+        return containers
+    return [c for c in containers if c.get("name") == name]
+
+
 def pod_node(kubectl: Sequence[str], k: kube.Kube, namespace: str, pod: Any, *, port: int | None = None) -> Node:
     """The one way to reach a PostgreSQL pod: `pod` is its name (read from the API) or the pod itself
     (a client model or a dict); its container is found from its spec (`postgres_container`)."""

@@ -29,7 +29,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from kubedefis.core import kube, manifests, paths
+from kubedefis.core import kube, manifests
 from kubedefis.core.errors import KubedefisError
 from kubedefis.core.shell import Status, run
 from kubedefis.core.tools import find_tool
@@ -58,15 +58,8 @@ class Database:
         return pg.pod_node(self.kubectl, self.kube, self.namespace, pod)
 
 
-def _default_kubeconfig() -> str | None:
-    if os.environ.get("KUBECONFIG"):
-        return os.environ["KUBECONFIG"]
-    local = paths.cache_root() / "clusters" / os.environ.get("KUBEDEFIS_CLUSTER", "kubedefis") / "kubeconfig"
-    return str(local) if local.exists() else None
-
-
 def connect(kubeconfig: str | None, context: str | None, namespace: str, release: str) -> Database:
-    client = kube.connect(kubeconfig or _default_kubeconfig(), context)
+    client = kube.connect(kubeconfig or kube.default_kubeconfig(), context)
     command = [str(find_tool("kubectl")), "--kubeconfig", str(client.kubeconfig)]
     if client.context:
         command += ["--context", client.context]

@@ -64,9 +64,11 @@ class Stage:
 
 
 def preset_files(preset: str | None, chart: Path = CHART) -> tuple[Path, ...]:
-    """A défi's values files in a chart: values/<preset>.yaml (none for the defaults), then values/local.yaml."""
+    """A défi's values files in a chart: values/<preset>.yaml (none for the defaults), then values/local.yaml
+    where the chart has one (ours does: the local cluster's layer; a group's chart may not)."""
     presets = chart / "values"
-    return (*([presets / f"{preset}.yaml"] if preset else []), presets / "local.yaml")
+    local = presets / "local.yaml"
+    return (*([presets / f"{preset}.yaml"] if preset else []), *([local] if local.exists() else []))
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ class Installed:
 def local_host(namespace: str) -> str:
     """One Ingress host per namespace: two stages claiming one host and path would fight over its routes."""
     return f"django.{namespace}.localhost"
+
+
+# Our chart's database pods: what its pods' wait-for-db init containers wait for.
+DATABASE = kube.Dependency("app.kubernetes.io/component=database")
 
 
 def install(stage: Stage, client: kube.Kube, helm: Helm, local: ClusterSpec | None, status: Status) -> Installed:
@@ -95,7 +101,7 @@ def install(stage: Stage, client: kube.Kube, helm: Helm, local: ClusterSpec | No
 
     def give_up() -> str | None:
         try:
-            return kube.why_stuck(client, stage.namespace)
+            return kube.why_stuck(client, stage.namespace, waited_for=DATABASE)
         except Exception:  # the API briefly away is no reason to stop
             return None
 

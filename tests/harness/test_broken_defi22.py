@@ -80,6 +80,34 @@ def fails_after_saving(docs):
         job["spec"]["trainer"]["command"] = ["sh", "-c", f"{train} && {{ {export}; }}"]
 
 
+def both_ranks_local(train: str) -> str:
+    """Shell: ranks 0 and 1 of 2 started side by side in this pod, rendezvous on localhost; fails if either does."""
+    local = "PET_NNODES=2 PET_MASTER_ADDR=127.0.0.1"
+    return f"{local} PET_NODE_RANK=1 {train} & other=$!; {local} PET_NODE_RANK=0 {train} || exit; wait $other"
+
+
+def ranks_in_one_pod(docs):
+    """One node, both ranks in its pod: the same DDP training of world size 2 (a good model, metrics saying
+    2 ranks, Complete), the two processes meeting on localhost. Nothing is distributed over pods: the way
+    out of a rendezvous between pods that never worked. The pod gets the CPU and memory of the two."""
+    for job in of_kind(docs, "TrainJob"):
+        trainer = job["spec"]["trainer"]
+        trainer["numNodes"] = 1
+        trainer["command"] = ["sh", "-c", both_ranks_local(" ".join(TRAIN))]
+        trainer["resourcesPerNode"] = {
+            "requests": {"cpu": "1", "memory": "1536Mi"},
+            "limits": {"cpu": "2", "memory": "3Gi"},
+        }
+
+
+def ranks_in_pod_zero(docs):
+    """Two nodes, but node 0's pod runs both ranks (localhost) and node 1's exits at once: 2 pods, both
+    ranks' lines, world size 2, a good model, Complete; the pods never met."""
+    for job in of_kind(docs, "TrainJob"):
+        local = both_ranks_local(" ".join(TRAIN))
+        job["spec"]["trainer"]["command"] = ["sh", "-c", f'[ "$PET_NODE_RANK" != 0 ] || {{ {local}; }}']
+
+
 def retries_forever(docs):
     """The runtime's Jobs retry a failing pod 100 times (Kubernetes' backoff: minutes): a broken command
     is never reported Failed in time, its pods fail again and again."""
@@ -108,6 +136,8 @@ def cpu_capped(docs):
     "mutate, select",
     [
         pytest.param(single_node, NO_EXTRA_JOBS, marks=pytest.mark.breaks("D22.3", "D22.5"), id="single-node"),
+        pytest.param(ranks_in_one_pod, NO_EXTRA_JOBS, marks=pytest.mark.breaks("D22.3"), id="ranks-in-one-pod"),
+        pytest.param(ranks_in_pod_zero, NO_EXTRA_JOBS, marks=pytest.mark.breaks("D22.3"), id="ranks-in-pod-zero"),
         pytest.param(not_saved, NO_EXTRA_JOBS, marks=pytest.mark.breaks("D22.5"), id="not-saved"),
         pytest.param(labels_shuffled, NO_EXTRA_JOBS, marks=pytest.mark.breaks("D22.5"), id="labels-shuffled"),
         pytest.param(no_torch_policy, NO_EXTRA_JOBS, marks=pytest.mark.breaks("D22.2"), id="no-torch-policy"),

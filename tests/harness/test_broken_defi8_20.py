@@ -153,8 +153,12 @@ def test_defi18_catches_a_body_limit_too_high(request, pytester, tmp_path):
 
 @pytest.mark.breaks("D18.3")
 def test_defi18_catches_a_rate_limit_nobody_reaches(request, pytester, tmp_path):
-    """Per-client limits set but out of reach (100 000 requests a second): the flood is never refused."""
-    change = {"migration": {"sampleSize": "large"}, "django": {"limits": {"rate": 100000, "burst": 100000}}}
+    """Per-client limits set but out of reach (100 000 requests a second, 1 000 of one client's requests
+    at once): the flood is never refused. (With the rate alone out of reach, the per-client concurrency
+    limit still refused the flood and the site was served: D18.3 rightly passed, session 11. With the
+    concurrency limit off (0), D18.1 failed too: a limit switched off is one it sees.)"""
+    limits = {"rate": 100000, "burst": 100000, "concurrency": 1000}
+    change = {"migration": {"sampleSize": "large"}, "django": {"limits": limits}}
     values = broken_values(tmp_path, "", change)
     caught(request, pytester, "test_defi18.py", "--values", str(values))
 

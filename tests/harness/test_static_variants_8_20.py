@@ -170,9 +170,11 @@ CASES = [
     # --- défi 13: the replication subchart
     pytest.param(
         "test_defi13.py",
+        # an unconditional subchart is still the course's "included in the global chart" (D13.1 passes);
+        # only our chart's défi-by-défi switch is broken
         chart("defi13", "Chart.yaml", "    condition: replication.enabled\n", ""),
-        marks=pytest.mark.breaks("D13.1", "D13.6"),
-        id="D13.1-D13.6-dependency-always-on",
+        marks=pytest.mark.breaks("D13.6"),
+        id="D13.6-dependency-always-on",
     ),
     pytest.param(
         "test_defi13.py",
@@ -188,9 +190,15 @@ CASES = [
     ),
     pytest.param(
         "test_defi13.py",
-        values("defi13", {"replication": {"replicas": 1}}),
+        # one replica is Master/Slave still; none is not (our values refuse 0: the template says it)
+        chart(
+            "defi13",
+            REPLICA_HELPERS,
+            '{{ ternary 1 $v.replicas (eq $member "primary") }}',
+            '{{ ternary 1 0 (eq $member "primary") }}',
+        ),
         marks=pytest.mark.breaks("D13.2"),
-        id="D13.2-one-replica",
+        id="D13.2-no-replica",
     ),
     pytest.param(
         "test_defi13.py",
@@ -422,3 +430,12 @@ def test_defi18_reads_the_limits_where_the_target_says(pytester, tmp_path):
     )
     found = run_static(pytester, "test_defi18.py", *args, "--target", str(target))
     assert found.get("D18.1") == "passed", found
+
+
+def test_defi13_accepts_what_the_course_asks_not_our_choices(pytester, tmp_path):
+    """Master/Slave with one replica, its chart included without a condition: D13.1 and D13.2 pass
+    (our chart's 2 replicas and its switch are our choices; the switch alone is D13.6's)."""
+    unswitched = broken_chart(tmp_path, "Chart.yaml", "    condition: replication.enabled\n", "")
+    one_replica = broken_values(tmp_path, "defi13", {"replication": {"replicas": 1}})
+    found = run_static(pytester, "test_defi13.py", "--chart", str(unswitched), "--values", str(one_replica))
+    assert (found.get("D13.1"), found.get("D13.2")) == ("passed", "passed"), found

@@ -20,8 +20,11 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from kubedefis.core import paths, versions
@@ -136,10 +139,15 @@ class Mirror:
         served = served_images(self.status)
         for local, name in served.items():
             with self.status.step(f"Serving {local} as {name}"):
-                run(["docker", "tag", local, f"{LOCAL}/{name}"])
-                run(["docker", "push", "-q", f"{LOCAL}/{name}"])
-                run(["docker", "rmi", f"{LOCAL}/{name}"])
+                self.push(local, name)
         return served
+
+    @staticmethod
+    def push(local: str, name: str) -> None:
+        """Serve the local image `local` as `name` (its path in the registry, upstream_path's form)."""
+        run(["docker", "tag", local, f"{LOCAL}/{name}"])
+        run(["docker", "push", "-q", f"{LOCAL}/{name}"])
+        run(["docker", "rmi", f"{LOCAL}/{name}"])
 
     def forget(self, names: list[str]) -> None:
         """Untag these images, so an online run must pull (or build) them again; put back at close."""
@@ -205,6 +213,68 @@ class Mirror:
             raise KubedefisError("; ".join(problems))
 
 
+def stand_ins(
+    ours: Iterable[str], upstream: Iterable[str], path: Callable[[str], str] = upstream_path
+) -> dict[str, str]:
+    """Our builds standing in for upstream's images, pair by pair: local image -> upstream's path in the mirror."""
+    return {local: path(ref) for local, ref in zip(ours, upstream, strict=True)}
+
+
+def delete_cluster(name: str) -> None:
+    """Delete the kind cluster `name` (an online test's own); nothing if there is none."""
+    kind = paths.bin_dir() / f"kind-{versions.KIND}" / "kind"
+    subprocess.run([str(kind), "delete", "cluster", "--name", name], capture_output=True)
+
+
+@contextmanager
+def mirrored(cluster: str, more: Callable[[], dict[str, str]] = dict, forget: Sequence[str] = ()) -> Iterator[Mirror]:
+    """The mirror serving the offline build's images under their upstream names, dockerd asking it first.
+
+    `more` gives further images to serve (local image -> path in the registry), made once the
+    registry runs; `forget` names images to untag besides the upstream ones (an online run must
+    pull or build them again). At the end the online run's kind cluster `cluster` is deleted and
+    the host is put back (Mirror.close).
+    """
+    served = Mirror(Status())
+    try:
+        served.start()
+        served.publish()
+        for local, name in more().items():
+            served.push(local, name)
+        served.forget_upstream_names()
+        served.forget(list(forget))
+        served.mirror_dockerd()
+        yield served
+    finally:
+        delete_cluster(cluster)
+        served.close()
+
+
+def online_env(mirror: Mirror, cluster: str, http_port: int | str, https_port: int | str) -> dict[str, str]:
+    """The environment of a kubedefis command run online (KUBEDEFIS_OFFLINE=0) on its own cluster, via the mirror."""
+    return {
+        **os.environ,
+        "KUBEDEFIS_OFFLINE": "0",
+        "KUBEDEFIS_CLUSTER": cluster,
+        "KUBEDEFIS_HTTP_PORT": str(http_port),
+        "KUBEDEFIS_HTTPS_PORT": str(https_port),
+        "KUBEDEFIS_REGISTRY_MIRROR": mirror.node_url,
+    }
+
+
 def elapsed(start: float) -> str:
     seconds = time.monotonic() - start
     return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+def run_online(args: list[str], env: dict[str, str], timeout: float, what: str) -> tuple[str, str, float]:
+    """`python -m kubedefis ARGS` in the online environment, which must succeed: (stdout, the tails of
+    stdout and stderr, seconds)."""
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "kubedefis", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    seconds = time.monotonic() - start
+    output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"online {what} failed ({elapsed(start)}):\n{output}"
+    return done.stdout, output, seconds

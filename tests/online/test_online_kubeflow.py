@@ -20,14 +20,13 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mirror import LOCAL, Mirror, elapsed, upstream_path
+from mirror import stand_ins, upstream_path
 from test_online_path import registry_digest
 
-from kubedefis.core import paths, versions
+from kubedefis.core import paths
 from kubedefis.core.shell import Status, run
 from kubedefis.localcluster import kubeflow as builds
 from kubedefis.stack import kubeflow
@@ -40,56 +39,15 @@ pytestmark = pytest.mark.skipif(
 CLUSTER = os.environ.get("KUBEDEFIS_ONLINE_KUBEFLOW_CLUSTER", "kdonlinekf")
 HTTP_PORT = os.environ.get("KUBEDEFIS_ONLINE_KUBEFLOW_HTTP_PORT", "18280")
 HTTPS_PORT = os.environ.get("KUBEDEFIS_ONLINE_KUBEFLOW_HTTPS_PORT", "18643")
+ADDON = "kubeflow"  # conftest's `installed`: `kubedefis kubeflow install` online
 INSTALL_TIMEOUT = 1200  # s: the cluster (~1 min here), the controllers pulled through the mirror, Available
 MODULE_TIMEOUT = 900  # s: défi 22's module, a 2-pod training and the grader's evaluation
 
 
-@pytest.fixture(scope="module")
-def mirror() -> Iterator[Mirror]:
-    served = Mirror(Status())
-    try:
-        served.start()
-        served.publish()
-        ours = builds.build_controller_images(Status())  # the offline build stands in for upstream's images
-        for local, upstream in zip(ours.all(), builds.upstream_image_refs().all(), strict=True):
-            name = f"{LOCAL}/{upstream_path(upstream)}"
-            run(["docker", "tag", local, name])
-            run(["docker", "push", "-q", name])
-            run(["docker", "rmi", name])
-        served.forget_upstream_names()
-        served.mirror_dockerd()
-        yield served
-    finally:
-        kind = paths.bin_dir() / f"kind-{versions.KIND}" / "kind"
-        subprocess.run([str(kind), "delete", "cluster", "--name", CLUSTER], capture_output=True)
-        served.close()
-
-
-@pytest.fixture(scope="module")
-def online_env(mirror: Mirror) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KUBEDEFIS_OFFLINE": "0",
-        "KUBEDEFIS_CLUSTER": CLUSTER,
-        "KUBEDEFIS_HTTP_PORT": HTTP_PORT,
-        "KUBEDEFIS_HTTPS_PORT": HTTPS_PORT,
-        "KUBEDEFIS_REGISTRY_MIRROR": mirror.node_url,
-    }
-
-
-@pytest.fixture(scope="module")
-def installed(online_env: dict[str, str]) -> tuple[str, float]:
-    start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "kubedefis", "kubeflow", "install"],
-        env=online_env,
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT,
-    )
-    output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    assert done.returncode == 0, f"online kubeflow install failed ({elapsed(start)}):\n{output}"
-    return output, time.monotonic() - start
+def mirror_more() -> dict[str, str]:
+    """The offline build's controller images, standing in for upstream's: local image -> path in the mirror."""
+    ours = builds.build_controller_images(Status())
+    return stand_ins(ours.all(), builds.upstream_image_refs().all())
 
 
 def test_online_install_runs_upstream_s_controllers_pulled_by_their_upstream_names(installed, record):

@@ -14,16 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 
 import pytest
-from mirror import LOCAL, Mirror, elapsed
+from mirror import stand_ins
 from test_online_path import registry_digest
 
-from kubedefis.core import paths, versions
 from kubedefis.core.shell import Status, run
 from kubedefis.localcluster import kubevirt as builds
 from kubedefis.stack import kubevirt
@@ -35,6 +30,7 @@ pytestmark = pytest.mark.skipif(
 
 CLUSTER = "kdonlinekv"
 HTTP_PORT, HTTPS_PORT = 18180, 18543
+ADDON = "kubevirt"  # conftest's `installed`: `kubedefis kubevirt install` online
 INSTALL_TIMEOUT = 1500  # s: the cluster (~1 min here), KubeVirt's images pulled through the mirror, CR Deployed
 
 
@@ -43,47 +39,10 @@ def quay_path(ref: str) -> str:
     return ref.split("/", 1)[1]
 
 
-@pytest.fixture(scope="module")
-def mirror() -> Iterator[Mirror]:
-    served = Mirror(Status())
-    try:
-        served.start()
-        served.publish()
-        built = kubevirt.build_all(Status())  # the offline build's images stand in for upstream's
-        for ours, upstream in zip(built.images.all(), builds.UPSTREAM.images().all(), strict=True):
-            run(["docker", "tag", ours, f"{LOCAL}/{quay_path(upstream)}"])
-            run(["docker", "push", "-q", f"{LOCAL}/{quay_path(upstream)}"])
-            run(["docker", "rmi", f"{LOCAL}/{quay_path(upstream)}"])
-        served.forget_upstream_names()
-        served.mirror_dockerd()
-        yield served
-    finally:
-        kind = paths.bin_dir() / f"kind-{versions.KIND}" / "kind"
-        subprocess.run([str(kind), "delete", "cluster", "--name", CLUSTER], capture_output=True)
-        served.close()
-
-
-@pytest.fixture(scope="module")
-def installed(mirror: Mirror) -> tuple[str, float]:
-    env = {
-        **os.environ,
-        "KUBEDEFIS_OFFLINE": "0",
-        "KUBEDEFIS_CLUSTER": CLUSTER,
-        "KUBEDEFIS_HTTP_PORT": str(HTTP_PORT),
-        "KUBEDEFIS_HTTPS_PORT": str(HTTPS_PORT),
-        "KUBEDEFIS_REGISTRY_MIRROR": mirror.node_url,
-    }
-    start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "kubedefis", "kubevirt", "install"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT,
-    )
-    output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    assert done.returncode == 0, f"online kubevirt install failed ({elapsed(start)}):\n{output}"
-    return output, time.monotonic() - start
+def mirror_more() -> dict[str, str]:
+    """The offline build's KubeVirt images, standing in for upstream's: local image -> path in the mirror."""
+    built = kubevirt.build_all(Status())
+    return stand_ins(built.images.all(), builds.UPSTREAM.images().all(), quay_path)
 
 
 def test_online_install_runs_upstream_s_images_pulled_by_their_upstream_names(installed, record):

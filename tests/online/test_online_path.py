@@ -11,20 +11,18 @@ défi 2 module grades that cluster as `tox -e defi2` would on the laptop. Its ow
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from mirror import LOCAL, SLIM, Mirror, elapsed
+from mirror import LOCAL, SLIM, run_online
 
 from kubedefis.core import paths, versions
-from kubedefis.core.shell import Status, run
+from kubedefis.core.shell import run
 from kubedefis.localcluster import provider
 from kubedefis.stack import images
 
@@ -33,51 +31,17 @@ HTTP_PORT, HTTPS_PORT = 18080, 18443
 UP_TIMEOUT = 1800  # s: a cold online `make up` on a laptop pulls ~1 GB; here it should take minutes
 
 
-@pytest.fixture(scope="module")
-def mirror() -> Iterator[Mirror]:
-    served = Mirror(Status())
-    try:
-        served.start()
-        served.publish()
-        served.forget_upstream_names()
-        # the défi 2 image too: its build pulls debian:trixie-slim, as on a laptop that never built it
-        served.forget([images.web_nodb("v1").ref(), "kubedefis/web-nodb:v1"])
-        served.mirror_dockerd()
-        yield served
-    finally:
-        kind = paths.bin_dir() / f"kind-{versions.KIND}" / "kind"
-        subprocess.run([str(kind), "delete", "cluster", "--name", CLUSTER], capture_output=True)
-        served.close()
-
-
-@pytest.fixture(scope="module")
-def online_env(mirror: Mirror) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KUBEDEFIS_OFFLINE": "0",
-        "KUBEDEFIS_CLUSTER": CLUSTER,
-        "KUBEDEFIS_HTTP_PORT": str(HTTP_PORT),
-        "KUBEDEFIS_HTTPS_PORT": str(HTTPS_PORT),
-        "KUBEDEFIS_REGISTRY_MIRROR": mirror.node_url,
-    }
+def mirror_forget() -> list[str]:
+    """The défi 2 image too: its build pulls debian:trixie-slim, as on a laptop that never built it."""
+    return [images.web_nodb("v1").ref(), "kubedefis/web-nodb:v1"]
 
 
 @pytest.fixture(scope="module")
 def online_up(online_env: dict[str, str]) -> tuple[str, float]:
     """`make up`'s command, online, on a machine without the cluster: (the URL it printed, seconds)."""
-    start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "kubedefis", "up", "--stage", "defi2"],
-        env=online_env,
-        capture_output=True,
-        text=True,
-        timeout=UP_TIMEOUT,
-    )
-    seconds = time.monotonic() - start
-    output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    assert done.returncode == 0, f"online make up failed ({elapsed(start)}):\n{output}"
-    url = done.stdout.strip().splitlines()[-1]
-    assert url.startswith("http://"), f"make up printed no URL last:\n{done.stdout[-2000:]}"
+    stdout, _, seconds = run_online(["up", "--stage", "defi2"], online_env, UP_TIMEOUT, "make up")
+    url = stdout.strip().splitlines()[-1]
+    assert url.startswith("http://"), f"make up printed no URL last:\n{stdout[-2000:]}"
     return url, seconds
 
 

@@ -4,30 +4,18 @@ two users on one key (the list of keys not lent shifted while others held theirs
 Locust patches the standard library when imported (gevent): the users run in a fresh interpreter.
 """
 
-import json
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import pytest
-
-LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "site_locustfile.py"
+from locust_child import child, reply_json, run_child, serving
 
 # In the child: argv[3] users start one after the other, each lending its key (and keeping it, as a
 # user between its lend and its return); prints their keys and Locust's counts.
-CHILD = """
-import importlib.util, json, sys
-from locust.env import Environment
-spec = importlib.util.spec_from_file_location("site_locustfile", sys.argv[1])
-scenario = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(scenario)
-scenario.ApiClient.host = sys.argv[2]
-env = Environment(user_classes=[scenario.ApiClient])
-env.create_local_runner()
+CHILD = child(
+    "scenario.ApiClient",
+    """
 keys = []
 for _ in range(int(sys.argv[3])):
     user = scenario.ApiClient(env)
@@ -39,7 +27,8 @@ for _ in range(int(sys.argv[3])):
 counts = {f"{method} {name}": [entry.num_requests, entry.num_failures]
           for (name, method), entry in env.stats.entries.items()}
 print(json.dumps({"keys": keys, "counts": counts}))
-"""
+""",
+)
 
 
 class Garage(BaseHTTPRequestHandler):
@@ -48,12 +37,7 @@ class Garage(BaseHTTPRequestHandler):
     lent_to: ClassVar[dict[int, str]] = {}
 
     def reply(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply_json(self, status, body)
 
     def do_GET(self) -> None:
         keys = [{"id": key, "lent": key in self.lent_to} for key in range(1, 5)]
@@ -83,21 +67,12 @@ class Garage(BaseHTTPRequestHandler):
 @pytest.fixture
 def garage() -> Iterator[str]:
     Garage.lent_to = {}
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Garage)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serving(Garage) as url:
+        yield url
 
 
 def start_users(host: str, users: int) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(LOCUSTFILE), host, str(users)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, host, str(users))
 
 
 def test_users_holding_keys_never_share_one(garage: str) -> None:

@@ -4,30 +4,18 @@ Locust monkey-patches the standard library when imported (gevent), too late insi
 each case runs the scenario in a fresh interpreter and reads back what Locust counted.
 """
 
-import json
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-
-LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "site_locustfile.py"
+from locust_child import child, reply_json, run_child, serving
 
 # Runs in the child: one request of a Browser user against the server (a setup read, a measured read
 # or a write, by argv[3]), then Locust's counts as JSON.
-CHILD = """
-import importlib.util, json, sys
-from locust.env import Environment
-spec = importlib.util.spec_from_file_location("site_locustfile", sys.argv[1])
-scenario = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(scenario)
-scenario.Browser.host = sys.argv[2]
-env = Environment(user_classes=[scenario.Browser])
-env.create_local_runner()  # wires the request events to env.stats
+CHILD = child(
+    "scenario.Browser",
+    """
 user = scenario.Browser(env)
 user.auth = {}
 try:
@@ -42,7 +30,8 @@ except Exception as error:
 counts = {name: [entry.num_requests, entry.num_failures] for (name, _), entry in env.stats.entries.items()}
 print(json.dumps({"answer": answer, "counts": counts, "retries": scenario.THROTTLE_RETRIES,
                   "throttled": scenario.THROTTLED}))
-"""
+""",
+)
 
 
 class Throttling(BaseHTTPRequestHandler):
@@ -55,13 +44,7 @@ class Throttling(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         type(self).seen += 1
         status = 429 if type(self).seen <= type(self).throttle else type(self).final
-        body = json.dumps({"count": 1, "results": [{"id": 7}]}).encode()
-        self.send_response(status)
-        self.send_header("Retry-After", "0")
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        reply_json(self, status, {"count": 1, "results": [{"id": 7}]}, {"Retry-After": "0"})
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -74,23 +57,13 @@ class Throttling(BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[str]:
     Throttling.seen = 0
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Throttling)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serving(Throttling) as url:
+        yield url
 
 
 def run_setup(host: str, throttle: int, final: int = 200, what: str = "setup") -> dict[str, Any]:
     Throttling.throttle, Throttling.final = throttle, final
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(LOCUSTFILE), host, what],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, host, what)
 
 
 def test_throttled_setup_is_asked_again_and_reported_apart(server: str) -> None:

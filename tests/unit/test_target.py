@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,12 @@ def test_file_overrides_and_keeps_default_components(tmp_path: Path):
     f = tmp_path / "u-123.yaml"
     f.write_text(
         "namespace: u-123\ndeployed: true\ncomponents:\n  web: {name: site, selector: app=site, service: site}\n"
+        "  api: {selector: tier=backend, container: django}\n"
     )
     t = target.load(f)
     assert t.namespace == "u-123" and t.deployed and t.external
     assert t.components["web"].name == "site"
+    assert t.component("api").container == "django" and t.component("web").container == ""
     assert "web-nodb" in t.components
 
 
@@ -141,3 +144,61 @@ def test_limits_env_replaces_ours_whole(tmp_path: Path):
     assert target.load(f).limits_env == {"rate": "RATE_LIMIT"}  # their only setting: ours are not asked for
     f.write_text("limits_env: {}\n")
     assert target.load(f).limits_env == {}  # limits that are no env settings: défi 18's attack proves them
+
+
+def test_the_site_contract_defaults_to_our_site_and_knows_it_on_our_stack() -> None:
+    site = target.Target().site
+    assert (site.api_list, site.public_page, site.api_probe) == ("/api/cars", "/voitures/", "/api/stats")
+    assert (site.write_method, site.write_path) == ("POST", "/api/garages")
+    assert site.ours and site.knows("api_write", "public_page") and not site.named
+    body, word = site.write_body()
+    assert json.loads(body)["name"].endswith(word) and "{unique}" not in body
+    assert site.environment()["KUBEDEFIS_SITE"] == "garage"
+    assert site.environment()["KUBEDEFIS_API_WRITE"] == "POST /api/garages"
+
+
+def test_a_deployed_target_knows_only_the_site_keys_it_names(tmp_path: Path) -> None:
+    f = tmp_path / "g.yaml"
+    f.write_text("namespace: u-7\ndeployed: true\napi_list: /api/v1/vehicles?format=json\n")
+    site = target.load(f).site
+    assert site.api_list == "/api/v1/vehicles?format=json" and site.public_page == "/voitures/"  # ours elsewhere
+    assert not site.ours and site.knows("api_list") and not site.knows("api_write")
+    assert "api_write" in site.unknown("api_write") and "KUBEDEFIS_API_WRITE" not in site.environment()
+    assert site.environment()["KUBEDEFIS_SITE"] == "contract"
+    f.write_text(
+        "namespace: u-7\ndeployed: true\npublic_page: /catalogue/\napi_probe: /api/health/db\n"
+        "api_write: PUT /api/items/1\napi_write_body: {label: 'item {unique}', n: 1}\n"
+    )
+    site = target.load(f).site
+    assert (site.public_page, site.api_probe, site.write_method, site.write_path) == (
+        "/catalogue/",
+        "/api/health/db",
+        "PUT",
+        "/api/items/1",
+    )
+    body, word = site.write_body()  # a YAML mapping is taken as the JSON it writes
+    assert json.loads(body) == {"label": f"item {word}", "n": 1}
+    assert site.knows("api_write", "public_page") and site.environment()["KUBEDEFIS_API_WRITE"] == "PUT /api/items/1"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("api_list: api/cars\n", "api_list must be a path starting with /"),
+        ("public_page: /a page/\n", "public_page must be a path starting with /"),
+        ("api_probe: 42\n", "api_probe must be a path starting with /"),
+        ("api_write: POST /api/x\n", "api_write and api_write_body go together"),
+        ("api_write_body: '{}'\n", "api_write and api_write_body go together"),
+        ("api_write: POST /x\napi_write_body: 12\n", "api_write_body must be JSON"),
+    ],
+)
+def test_site_contract_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "t.yaml"
+    f.write_text(text)
+    with pytest.raises(KubedefisError, match=message):
+        target.load(f)
+
+
+def test_with_query_adds_to_a_path_s_own_query() -> None:
+    assert target.with_query("/api/cars", "probe=1") == "/api/cars?probe=1"
+    assert target.with_query("/api/cars?format=json", "probe=1") == "/api/cars?format=json&probe=1"

@@ -36,7 +36,9 @@ def pod(
                last_transition_time=since)
         )  # fmt: skip
     return obj(
-        metadata=obj(name=name, deletion_timestamp=None, creation_timestamp=NOW, owner_references=[obj(kind=owner)]),
+        metadata=obj(
+            name=name, labels={}, deletion_timestamp=None, creation_timestamp=NOW, owner_references=[obj(kind=owner)]
+        ),
         status=obj(
             phase="Running", init_container_statuses=[], container_statuses=list(containers), conditions=conditions
         ),
@@ -140,3 +142,56 @@ def test_an_attempt_that_failed_with_everything_up_is_judgement_even_while_the_n
     assert kube.why_stuck(FakeKube([database, early, third], [job]), "ns") is None  # type: ignore[arg-type]
     found = kube.why_stuck(FakeKube([database, early, second, third], [job]), "ns")  # type: ignore[arg-type]
     assert found and "2 attempts failed" in found
+
+
+def _now() -> datetime.datetime:
+    """Now, not NOW: why_stuck compares with the clock, and the whole unit suite takes minutes."""
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _ready_since(found: SimpleNamespace, seconds: float) -> SimpleNamespace:
+    found.status.conditions[0].last_transition_time = _now() - datetime.timedelta(seconds=seconds)
+    return found
+
+
+def _waiting(name: str, running_for: float, owner: str = "ReplicaSet") -> SimpleNamespace:
+    found = pod(name, container("api", waiting="PodInitializing"), owner=owner)
+    started = _now() - datetime.timedelta(seconds=running_for)
+    found.status.init_container_statuses = [
+        obj(name="wait-for-db", state=obj(waiting=None, running=obj(started_at=started)), restart_count=0)
+    ]
+    return found
+
+
+def _database(ready_for: float) -> SimpleNamespace:
+    found = _ready_since(pod("kd-postgresql-0", container("postgres"), ready=True), ready_for)
+    found.metadata.labels = {"app.kubernetes.io/component": "database"}
+    return found
+
+
+DATABASE = kube.Dependency("app.kubernetes.io/component=database")
+
+
+def test_an_init_container_still_waiting_once_the_database_is_up_is_named_with_its_log() -> None:
+    """A wrong database host: the database is Ready, the stage's pods wait on (issue 11: fail fast)."""
+    stage = [_database(ready_for=60), _waiting("kd-api-1", running_for=90), _waiting("kd-migrate-1", 90, "Job")]
+    found = kube.why_stuck(FakeKube(stage), "ns", waited_for=DATABASE)  # type: ignore[arg-type]
+    assert found and "kd-api-1" in found and "wait-for-db" in found and "kd-postgresql-0" in found
+    assert "could not translate host name" in found  # what the container printed
+    # without the dependency named, the same pods are no verdict yet (Jobs have not failed twice)
+    assert kube.why_stuck(FakeKube(stage), "ns") is None  # type: ignore[arg-type]
+
+
+def test_init_containers_are_given_the_grace_after_the_database_is_up() -> None:
+    # the database just became Ready: DNS, endpoints and policies may lag a few seconds
+    fresh = [_database(ready_for=20), _waiting("kd-api-1", running_for=90)]
+    # the init container restarted recently: it may be the attempt that gets through
+    restarted = [_database(ready_for=60), _waiting("kd-api-1", running_for=10)]
+    # the database is not Ready (or there is none): nothing to judge by
+    starting = pod("kd-postgresql-0", container("postgres", "ContainerCreating"))
+    starting.metadata.labels = {"app.kubernetes.io/component": "database"}
+    coming = [_waiting("kd-api-1", running_for=300), starting]
+    for stage in (fresh, restarted, coming):
+        assert kube.why_stuck(FakeKube(stage), "ns", waited_for=DATABASE) is None  # type: ignore[arg-type]
+    alone = [_waiting("kd-api-1", running_for=300)]
+    assert kube.why_stuck(FakeKube(alone), "ns", waited_for=DATABASE) is None  # type: ignore[arg-type]
