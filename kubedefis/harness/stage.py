@@ -109,6 +109,17 @@ def resolve(cluster: ClusterHandle, namespace: str, component: Component) -> Res
 EXISTING_STACK_WAIT = 60.0  # seconds: a rollout still in progress when grading starts
 
 
+def declared_replicas(cluster: ClusterHandle, namespace: str, found: Resolved) -> int:
+    """The replica count the component's live workload declares (an unset count is Kubernetes' default, 1)."""
+    read = (
+        cluster.kube.apps.read_namespaced_deployment
+        if found.kind == "Deployment"
+        else cluster.kube.apps.read_namespaced_stateful_set
+    )
+    count = read(found.name, namespace).spec.replicas
+    return 1 if count is None else int(count)
+
+
 def wait_component(
     cluster: ClusterHandle, namespace: str, component: Component, timeout: float = timeouts.ROLLOUT
 ) -> Resolved:
