@@ -205,8 +205,18 @@ def test_replication_off_leaves_single_database(suite):
     objects = stack.render(suite, "defi11", preset_only=True)
     replicas = [manifests.name_of(o) for o in discover.workloads(objects, suite.target, REPLICA)]
     assert not replicas, f"expected no replica workload with replication off, found {replicas}"
-    findings = discover.component_findings(objects, suite.target, PRIMARY)
-    for workload in discover.workloads(objects, suite.target, PRIMARY):
+    if discover.workloads(objects, suite.target, PRIMARY):
+        findings = discover.component_findings(objects, suite.target, PRIMARY)
+        singles = discover.workloads(objects, suite.target, PRIMARY)
+    else:
+        # The primary's selector names what replication adds (a role label, say): with it off, the
+        # single database is the one workload that runs PostgreSQL, whatever its labels.
+        singles = [o for o in objects if o.get("kind") in discover.WORKLOAD_KINDS and pg.runs_postgres(o)]
+        names = [manifests.name_of(o) for o in singles] or "none"
+        findings = [] if len(singles) == 1 else [
+            checks.Finding("the database", "one workload running PostgreSQL with replication off", str(names))
+        ]  # fmt: skip
+    for workload in singles:
         findings += checks.replicas(workload, 1)
     checks.require("D13.6 single database", findings)
 

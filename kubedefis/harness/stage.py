@@ -250,9 +250,18 @@ def render_sources(
 def _render_values(
     suite: SuiteOptions, chart: Path, preset: str, overrides: dict[str, Any] | None, preset_only: bool
 ) -> dict[str, Any]:
-    files = deploy.preset_files(preset, chart) if preset_only else values_files(suite, preset)
-    if preset_only and preset and not files[0].exists():
-        pytest.skip(f"{chart} has no values/{preset}.yaml: no earlier stage of this chart to compare with")
+    named = suite.target.stages.get(preset) if preset_only else None
+    if named:  # the group's own values files for that earlier stage (the target's `stages`)
+        files: tuple[Path, ...] = tuple(Path(f) for f in named)
+    elif preset_only:
+        files = deploy.preset_files(preset, chart)
+        if preset and not files[0].exists():
+            pytest.skip(
+                f"{chart} has no values/{preset}.yaml and the target names no stages: {preset}: "
+                "no earlier stage of this chart to compare with"
+            )
+    else:
+        files = values_files(suite, preset)
     return merge_values(load_values(files), overrides or {})
 
 

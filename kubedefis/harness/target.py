@@ -185,6 +185,10 @@ class Target:
     database_env: dict[str, str] = field(default_factory=lambda: dict(DATABASE_ENV))  # setting -> env variable
     limits_env: dict[str, str] = field(default_factory=lambda: dict(LIMITS_ENV))  # setting -> env variable
     backup_restore: str | None = None  # défi 16: the group's restore command; None: BACKUP_RESTORE (ours)
+    # The group's chart at an earlier défi, for the checks that compare with it (D13.6 and D14.5: défi 11,
+    # before replication and the cache): "defi11" -> its values files (relative to the file). None named:
+    # the chart's values/defi11.yaml, our chart's layout (a group's chart without one: those checks skip).
+    stages: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def component(self, key: str) -> Component:
         """A component with the release name filled in."""
@@ -270,6 +274,8 @@ def load(path: Path) -> Target:
             except ValueError as exc:
                 raise KubedefisError(f"target file {path}: api_write_body must be JSON: {exc}") from exc
             values[f.name] = value
+        elif f.name == "stages":
+            values[f.name] = _stages(path, value)
         elif f.name == "backup_restore":
             if not isinstance(value, str) or "{file}" not in value:
                 raise KubedefisError(
@@ -293,6 +299,29 @@ def load(path: Path) -> Target:
         if values.get(key):
             values[key] = str((path.parent / Path(values[key]).expanduser()).resolve())
     return Target(**values)
+
+
+STAGE_NAME = re.compile(r"defi\d+")
+
+
+def _stages(path: Path, value: Any) -> dict[str, tuple[str, ...]]:
+    """`stages: {defi11: [values.yaml]}`: each earlier défi's values files, resolved next to the target file."""
+    if not isinstance(value, dict):
+        raise KubedefisError(f"target file {path}: stages must map a défi (defi11) to values files, not {value!r}")
+    stages = {}
+    for name, files in value.items():
+        if not isinstance(name, str) or not STAGE_NAME.fullmatch(name):
+            raise KubedefisError(f"target file {path}: stages: {name!r} is not a défi's stage (defi11, say)")
+        if isinstance(files, str):
+            files = [files]
+        if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+            raise KubedefisError(f"target file {path}: stages: {name} must name values files, not {files!r}")
+        resolved = tuple((path.parent / Path(f).expanduser()).resolve() for f in files)
+        missing = [str(f) for f in resolved if not f.is_file()]
+        if missing:
+            raise KubedefisError(f"target file {path}: stages: {name}: no such values file {missing}")
+        stages[name] = tuple(str(f) for f in resolved)
+    return stages
 
 
 def _components(path: Path, value: Any) -> dict[str, Component]:

@@ -107,6 +107,19 @@ def _names_postgres(container: Mapping[str, Any]) -> bool:
     return any(_NAMES_POSTGRES.search(w) for w in [*words, *map(str, container.get("args") or [])])
 
 
+def runs_postgres(workload: Mapping[str, Any]) -> bool:
+    """A rendered workload that runs a PostgreSQL server: a container whose image's repository names
+    postgres (postgres:16, bitnami/postgresql, kubedefis/postgres) or whose command is the server
+    (postgres, pg_ctl). Stricter than `_names_postgres`: a site's command that exports POSTGRES_HOST
+    is a client of the database, not one."""
+    for container in manifests.containers(dict(workload)):
+        repository = str(container.get("image") or "").rsplit("/", 1)[-1].split("@")[0].split(":")[0]
+        first = next(iter(container.get("command") or container.get("args") or []), "")
+        if "postgres" in repository.lower() or str(first).rsplit("/", 1)[-1] in ("postgres", "pg_ctl"):
+            return True
+    return False
+
+
 def _ports(container: Mapping[str, Any]) -> set[int]:
     return {int(p["containerPort"]) for p in container.get("ports") or [] if p.get("containerPort") is not None}
 

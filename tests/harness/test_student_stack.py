@@ -521,7 +521,7 @@ REPLICATION_SAYS = {
 }
 REPLICATION_SKIP_SAYS = {
     "test_replication_off_leaves_single_database": (
-        "has no values/defi11.yaml: no earlier stage of this chart to compare with"
+        "has no values/defi11.yaml and the target names no stages: defi11: no earlier stage of this chart"
     ),
 }
 
@@ -626,6 +626,30 @@ REPLICATION_EDITS = {
         {**REPLICATION, "D13.5": FAILED},
         {
             "test_rendered_site_settings": "'DB_HOST': 'garagiste-bdd-esclave-0.garagiste-bdd-esclave'",
+            **REPLICATION_SAYS,
+        },
+    ),
+    # their défi-11 stage named in the target (`stages`), their chart has no values/defi11.yaml: with
+    # values.yaml alone the replication is off and the single database is StatefulSet bdd of 1 pod, which
+    # the primary's selector (role=maitre) does not match; it is found as the one workload running
+    # PostgreSQL (the site's commands export POSTGRES_HOST: clients, not databases). D13.6 passes
+    "D13.6-their-defi11-stage-named": (
+        "target-replication.yaml",
+        "values: [values.yaml, values-replication.yaml]\n",
+        "values: [values.yaml, values-replication.yaml]\nstages: {defi11: [values.yaml]}\n",
+        {**REPLICATION, "D13.6": PASSED},
+        REPLICATION_SAYS,
+    ),
+    # the same key naming a défi-11 stage that keeps the replication on: D13.6 fails naming the replica
+    "D13.6-their-defi11-stage-keeps-replication": (
+        "target-replication.yaml",
+        "values: [values.yaml, values-replication.yaml]\n",
+        "values: [values.yaml, values-replication.yaml]\nstages: {defi11: [values.yaml, values-replication.yaml]}\n",
+        {**REPLICATION, "D13.6": FAILED},
+        {
+            "test_replication_off_leaves_single_database": (
+                "expected no replica workload with replication off, found ['StatefulSet/garagiste-bdd-esclave']"
+            ),
             **REPLICATION_SAYS,
         },
     ),

@@ -202,3 +202,39 @@ def test_site_contract_mistakes_are_named(tmp_path: Path, text: str, message: st
 def test_with_query_adds_to_a_path_s_own_query() -> None:
     assert target.with_query("/api/cars", "probe=1") == "/api/cars?probe=1"
     assert target.with_query("/api/cars?format=json", "probe=1") == "/api/cars?format=json&probe=1"
+
+
+def test_stages_name_a_groups_earlier_values_files_next_to_the_target(tmp_path: Path):
+    (tmp_path / "values.yaml").write_text("replication: {enabled: false}\n")
+    good = tmp_path / "target.yaml"
+    good.write_text("stages: {defi11: values.yaml}\n")
+    assert target.load(good).stages == {"defi11": (str(tmp_path / "values.yaml"),)}
+    assert target.Target().stages == {}  # none named: the chart's values/defi11.yaml (our layout)
+    for bad, says in (
+        ("stages: [values.yaml]", "must map a défi"),
+        ("stages: {onze: [values.yaml]}", "is not a défi's stage"),
+        ("stages: {defi11: []}", "must name values files"),
+        ("stages: {defi11: [absent.yaml]}", "no such values file"),
+    ):
+        good.write_text(bad + "\n")
+        with pytest.raises(KubedefisError, match=says):
+            target.load(good)
+
+
+def test_runs_postgres_is_the_server_not_a_client_naming_it():
+    from kubedefis.stack.database import runs_postgres
+
+    def workload(**container):
+        return {"kind": "StatefulSet", "spec": {"template": {"spec": {"containers": [{"name": "c", **container}]}}}}
+
+    for server in (
+        {"image": "postgres:16"},
+        {"image": "registry.local:5000/bitnami/postgresql"},
+        {"image": "kubedefis/postgres:0.1.0@sha256:abc"},
+        {"image": "debian:trixie-slim", "command": ["/usr/lib/postgresql/17/bin/postgres", "-D", "/data"]},
+        {"image": "debian:trixie-slim", "args": ["pg_ctl", "start"]},
+    ):
+        assert runs_postgres(workload(**server)), server
+    site = {"image": "garagiste/api:1", "command": ["sh", "-c", 'export POSTGRES_HOST="$DB_HOST"; exec gunicorn']}
+    assert not runs_postgres(workload(**site))
+    assert not runs_postgres(workload(image="postgres-client-tools/psql"))
