@@ -537,6 +537,9 @@ def pod_claims(pod: Any) -> list[str]:
     return [v.persistent_volume_claim.claim_name for v in pod.spec.volumes or [] if v.persistent_volume_claim]
 
 
+UNBOUND_GRACE = 30.0  # seconds a new claim may stay unprovisioned under a scheduled pod before the pod is remade
+
+
 def rebuild(k: kube.Kube, namespace: str, pod_name: str, *, timeout: float) -> Any:
     """Delete a StatefulSet pod and its claims; wait for a new pod, Ready, on new claims.
 
@@ -544,6 +547,10 @@ def rebuild(k: kube.Kube, namespace: str, pod_name: str, *, timeout: float) -> A
     pod. If the StatefulSet recreates the pod while an old claim is still terminating, the new
     pod cannot start (its claim is going away and the controller does not remake it for an
     existing pod): such a pod is deleted once more, and the controller then makes both anew.
+    The same, once per claim, when the new pod is on a node and its new claim stays Pending: a claim
+    that waits for its first consumer is provisioned on the scheduler's word (the selected-node
+    annotation), which never comes for a pod scheduled before that claim existed (CI-like run,
+    session 13: Pending 300 s, "PVC is not bound"; kubernetes/kubernetes#74374 and #89910).
     """
     pod = k.core.read_namespaced_pod(pod_name, namespace)
     old_uid = pod.metadata.uid
@@ -553,6 +560,19 @@ def rebuild(k: kube.Kube, namespace: str, pod_name: str, *, timeout: float) -> A
         k.core.delete_namespaced_persistent_volume_claim(name, namespace)
     k.core.delete_namespaced_pod(pod_name, namespace, grace_period_seconds=5)
     nudged: set[str] = set()
+    unbound_since: dict[str, float] = {}  # claim uid -> when first seen Pending under a scheduled pod
+    remade_for: set[str] = set()  # claim uids a pod was already remade for
+
+    def orphaned(claim: Any, pod: Any) -> bool:
+        """A new claim Pending, not provisioned for a pod that is on a node already, for UNBOUND_GRACE."""
+        if claim.status.phase != "Pending" or not pod.spec.node_name:
+            return False
+        uid = claim.metadata.uid
+        first = unbound_since.setdefault(uid, time.monotonic())
+        if uid in remade_for or time.monotonic() - first <= UNBOUND_GRACE:
+            return False  # once per claim: a slow provisioner is not nudged at every poll
+        remade_for.add(uid)
+        return True
 
     def poll() -> Check[Any]:
         check = replaced(k, namespace, pod_name, old_uid, old_claims)
@@ -564,13 +584,15 @@ def rebuild(k: kube.Kube, namespace: str, pod_name: str, *, timeout: float) -> A
         for name in pod_claims(current):
             try:
                 claim = k.core.read_namespaced_persistent_volume_claim(name, namespace)
-                stuck = claim.metadata.uid == old_claims.get(name) and claim.metadata.deletion_timestamp
+                going = claim.metadata.uid == old_claims.get(name) and claim.metadata.deletion_timestamp
+                why = "was going away" if going else "was never provisioned for it"
+                stuck = bool(going) or orphaned(claim, current)
             except Exception:
-                stuck = True  # the claim is gone and will not come back for this pod
+                stuck, why = True, "was gone"  # and will not come back for this pod
             if stuck:
                 nudged.add(current.metadata.uid)
                 k.core.delete_namespaced_pod(pod_name, namespace, grace_period_seconds=0)
-                return Check(False, current, f"{check.state}; deleted it again (claim {name} was going away)")
+                return Check(False, current, f"{check.state}; deleted it again (claim {name} {why})")
         return check
 
     return wait_for(
