@@ -3,25 +3,18 @@ first; and an attack that never reached the site proves nothing (D18.3 fails, D1
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
+import conformance_modules
 import pytest
 from kubernetes import client
 
 from kubedefis.harness import checks, discover, load, stage
 from kubedefis.harness.target import Target
 
-CONFORMANCE = Path(__file__).resolve().parents[2] / "conformance"
-
 
 def _module(name: str):
-    spec = importlib.util.spec_from_file_location(f"grading_{name}", CONFORMANCE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return conformance_modules.load(name, "grading")
 
 
 defi17 = _module("test_defi17")

@@ -4,24 +4,17 @@ three with one running, or declaring none, fails naming the workload."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
+import conformance_modules
 import pytest
 
 from kubedefis.harness import stage
 from kubedefis.harness.target import Component, Target
 
-CONFORMANCE = Path(__file__).resolve().parents[2] / "conformance"
-
 
 def _module(name: str):
-    spec = importlib.util.spec_from_file_location(f"replica_count_{name}", CONFORMANCE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return conformance_modules.load(name, "replica_count")
 
 
 DEFI12, DEFI13 = _module("test_defi12"), _module("test_defi13")
