@@ -205,9 +205,9 @@ def test_replication_off_leaves_single_database(suite):
     objects = stack.render(suite, "defi11", preset_only=True)
     replicas = [manifests.name_of(o) for o in discover.workloads(objects, suite.target, REPLICA)]
     assert not replicas, f"expected no replica workload with replication off, found {replicas}"
-    if discover.workloads(objects, suite.target, PRIMARY):
+    singles = discover.workloads(objects, suite.target, PRIMARY)
+    if singles:
         findings = discover.component_findings(objects, suite.target, PRIMARY)
-        singles = discover.workloads(objects, suite.target, PRIMARY)
     else:
         # The primary's selector names what replication adds (a role label, say): with it off, the
         # single database is the one workload that runs PostgreSQL, whatever its labels.
@@ -230,10 +230,11 @@ def test_primary_and_replicas_ready(suite, cluster, namespace, replicated):
     # runs 2), and at least one: a "Master/Slave" structure with no slave is none.
     workload = stack.resolve(cluster, namespace, suite.target.component(REPLICA))
     declared = stack.declared_replicas(cluster, namespace, workload)
-    primaries = [p.metadata.name for p in replicated.pods(replicated.primary_selector)]
+    primary, replicas = replicated.pods(replicated.primary_selector), replicated.replica_pods()
+    primaries = [p.metadata.name for p in primary]
     assert len(primaries) == 1, f"expected 1 primary pod, found {primaries}"
-    pods = replicated.pods(replicated.primary_selector) + replicated.replica_pods()
-    names = [p.metadata.name for p in replicated.replica_pods()]
+    pods = primary + replicas
+    names = [p.metadata.name for p in replicas]
     assert declared >= 1, f"expected {workload.kind}/{workload.name} to declare 1 replica or more, found {declared}"
     assert len(names) == declared, (
         f"expected the {declared} replicas {workload.kind}/{workload.name} declares running, found {names}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from variants import install_group_chart, outcomes
+from variants import install_group_chart, outcomes, short_nodeid
 
 from kubedefis.core import paths
 from kubedefis.core.shell import Status
@@ -95,12 +95,6 @@ def _report(pytester, tmp_path, suite, modules, *args) -> dict:
     return json.loads((report_dir / "report.json").read_text())
 
 
-def _short(nodeid: str) -> str:
-    """`conformance/test_defi5.py::test_x[/api/cars-api]` -> `test_defi5.py::test_x[/api/cars-api]`."""
-    module, _, test = nodeid.partition("::")
-    return f"{Path(module).name}::{test}"
-
-
 def _handin(cluster, host: str, folder: Path) -> Path:
     """The défi 5 hand-in as the group would give it: their chart rendered, one file per object."""
     (folder / "defi5").mkdir(parents=True)
@@ -114,7 +108,7 @@ def test_the_report_says_what_the_other_stack_meets_and_misses(suite, cluster, n
     handin = _handin(cluster, garage, tmp_path / "handin")
     args = ("--target", str(TARGET), "--namespace", namespace, "--handin", str(handin))
     report = _report(pytester, tmp_path, suite, MODULES, *args)
-    tests = {_short(t["nodeid"]): t for t in report["tests"]}
+    tests = {short_nodeid(t["nodeid"]): t for t in report["tests"]}
     found = {nodeid: t["outcome"] for nodeid, t in tests.items()}
     requirements = {cell["id"]: cell["status"] for defi in report["defis"] for cell in defi["requirements"]}
     details = {n: (t["outcome"], t["message"][:300] or t["skip_reason"]) for n, t in tests.items()}
@@ -192,7 +186,7 @@ def test_rights_the_credentials_lack_skip_the_checks_that_need_them(
 ):
     target = _restricted_target(cluster, namespace, tmp_path)
     report = _report(pytester, tmp_path, suite, ("test_defi11.py",), "--target", str(target))
-    tests = {_short(t["nodeid"]): t for t in report["tests"]}
+    tests = {short_nodeid(t["nodeid"]): t for t in report["tests"]}
     found = {nodeid: (t["outcome"], t["skip_reason"]) for nodeid, t in tests.items()}
     cannot = f"credentials cannot delete pods in {namespace}"
     assert found == {

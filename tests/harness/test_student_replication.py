@@ -16,7 +16,7 @@ import json
 
 import pytest
 import yaml
-from variants import install_group_chart, outcomes
+from variants import install_group_chart, outcomes, short_nodeid
 
 from kubedefis.core import kube, paths, timeouts
 from kubedefis.core.shell import Status
@@ -97,12 +97,6 @@ def replicated_garagiste(cluster, namespace):
     return host
 
 
-def _short(nodeid: str) -> str:
-    """`.../conformance/test_defi13.py::test_x` -> `test_defi13.py::test_x`."""
-    module, _, test = nodeid.partition("::")
-    return f"{module.rpartition('/')[2]}::{test}"
-
-
 def test_the_live_tier_grades_their_master_slave_structure(suite, cluster, namespace, replicated_garagiste, pytester):
     report_dir = pytester.path / "report"
     args = [str(paths.REPO_ROOT / "conformance" / "test_defi12.py")]
@@ -111,7 +105,7 @@ def test_the_live_tier_grades_their_master_slave_structure(suite, cluster, names
         args += ["--cluster-name", suite.cluster_name]
     results = outcomes(pytester, "test_defi13.py", *args)
     report = json.loads((report_dir / "report.json").read_text())
-    tests = {_short(t["nodeid"]): t for t in report["tests"]}
+    tests = {short_nodeid(t["nodeid"]): t for t in report["tests"]}
     details = {n: (t["outcome"], t["message"][:400] or t["skip_reason"]) for n, t in tests.items()}
     requirements = {cell["id"]: cell["status"] for defi in report["defis"] for cell in defi["requirements"]}
     assert requirements == EXPECTED, "\n".join(f"{n}: {d}" for n, d in details.items() if d[0] != PASSED)

@@ -40,7 +40,7 @@ from pathlib import Path
 import pytest
 import yaml
 from requirements import run_static
-from variants import REAL_CACHE, install_group_chart, outcomes
+from variants import REAL_CACHE, install_group_chart, outcomes, short_nodeid
 
 from kubedefis.core import kube, paths, timeouts
 from kubedefis.core.helm import Helm, load_values, merge_values
@@ -252,11 +252,6 @@ def _handin(cluster, host: str, folder: Path) -> Path:
     return folder
 
 
-def _short(nodeid: str) -> str:
-    module, _, test = nodeid.partition("::")
-    return f"{Path(module).name}::{test}"
-
-
 def test_the_report_gives_each_requirement_the_verdict_the_stack_deserves(
     suite, cluster, namespace, garagiste, pytester, tmp_path
 ):
@@ -277,7 +272,7 @@ def test_the_report_gives_each_requirement_the_verdict_the_stack_deserves(
         args += ["--cluster-name", suite.cluster_name]
     outcomes(pytester, MODULES[0], *args)
     report = json.loads((report_dir / "report.json").read_text())
-    tests = {_short(t["nodeid"]): t for t in report["tests"]}
+    tests = {short_nodeid(t["nodeid"]): t for t in report["tests"]}
     details = {n: (t["outcome"], t["message"][:400] or t["skip_reason"]) for n, t in tests.items()}
     requirements = {cell["id"]: cell["status"] for defi in report["defis"] for cell in defi["requirements"]}
     assert requirements == EXPECTED_REQUIREMENTS, details

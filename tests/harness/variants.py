@@ -23,6 +23,13 @@ Obj = dict[str, Any]
 REAL_CACHE = str(paths.cache_root())
 
 
+def short_nodeid(nodeid: str) -> str:
+    """`.../conformance/test_defi5.py::test_x[/api/cars-api]` -> `test_defi5.py::test_x[/api/cars-api]`: a
+    report's test, named whatever folder the suite ran from (a parameter may hold slashes)."""
+    module, _, test = nodeid.partition("::")
+    return f"{Path(module).name}::{test}"
+
+
 def broken_handin(tmp_path: Path, defi: str, mutate: Callable[[list[Obj]], None]) -> Path:
     """A copy of defis/<defi> whose objects went through `mutate`; returns the hand-in root."""
     source = paths.REPO_ROOT / "defis" / defi
