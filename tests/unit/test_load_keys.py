@@ -101,3 +101,73 @@ def test_a_key_lent_to_someone_else_is_left_alone(garage: str) -> None:
     assert seen["keys"] == [None, 2]
     assert seen["counts"]["POST /api/keys/{id}/lend"] == [1, 0]
     assert Garage.lent_to == {1: "other", 2: "us"}
+
+
+# In the child: one ApiClient user (key 1) runs argv[3] lend-and-return iterations; prints Locust's counts.
+ITERATIONS = child(
+    "scenario.ApiClient",
+    """
+user = scenario.ApiClient(env)
+user.auth = {}
+user.key_id = 1
+for _ in range(int(sys.argv[3])):
+    user.lend_and_return()
+counts = {f"{method} {name}": [entry.num_requests, entry.num_failures]
+          for (name, method), entry in env.stats.entries.items()}
+print(json.dumps({"counts": counts}))
+""",
+)
+
+
+class LosingGarage(Garage):
+    """Garage whose first `fails` write (lend or return) answers 502, done or not (`done`): a pod stopping."""
+
+    fails: ClassVar[str] = "lend"
+    done: ClassVar[bool] = True
+    lost: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/api/keys/"):
+            key = int(self.path.split("/")[3])
+            self.reply(200, {"id": key, "lent": key in self.lent_to})
+            return
+        super().do_GET()
+
+    def do_POST(self) -> None:
+        if self.path.endswith("/" + self.fails) and not self.lost:
+            self.lost.append(self.path)
+            if self.done:
+                super().do_POST()  # done, and its answer (written to a buffer below) lost
+                return
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.reply(502, {"message": "Bad Gateway"})
+            return
+        super().do_POST()
+
+    def reply(self, status: int, body: Any) -> None:
+        if self.lost and len(self.lost) == 1 and self.done and status == 200 and self.path == self.lost[0]:
+            self.lost.append("answered 502")
+            status, body = 502, {"message": "Bad Gateway"}
+        super().reply(status, body)
+
+
+@pytest.mark.parametrize(
+    ("fails", "done", "setup_posts"),
+    [
+        ("lend", True, 1),  # lent, answer lost: given back before the next lend
+        ("lend", False, 0),  # not lent: no return of a key not lent (a 409)
+        ("return", False, 1),  # still lent: given back before the next lend (not a 409)
+        ("return", True, 0),  # given back, answer lost: nothing to settle
+    ],
+)
+def test_a_write_whose_answer_was_lost_counts_once_and_no_409_follows(fails: str, done: bool, setup_posts: int) -> None:
+    """Session 12's D18.3 409 "key already lent" under a pod restart: a write failed, the next one was refused."""
+    LosingGarage.lent_to, LosingGarage.lost, LosingGarage.fails, LosingGarage.done = {}, [], fails, done
+    with serving(LosingGarage) as url:
+        seen = run_child(ITERATIONS, url, "3")["counts"]
+    lends, returns = seen["POST /api/keys/{id}/lend"], seen["POST /api/keys/{id}/return"]
+    assert lends[1] + returns[1] == 1, f"expected the one lost answer as the one failure, found {seen}"
+    assert lends[0] == 3 and returns[0] == (2 if fails == "lend" else 3)  # no return after a failed lend
+    assert seen["GET setup"] == [1, 0]  # the key read once, after the failure
+    assert seen.get("POST setup", [0, 0]) == [setup_posts, 0]
+    assert LosingGarage.lent_to == {}
