@@ -18,6 +18,8 @@ events, the site's pods through the target's selectors.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -75,9 +77,18 @@ def database(our_site, suite, cluster, namespace, values):
     )[0]
 
 
+MIGRATE_COMMAND = re.compile(r"migrate[\w-]*(\.sh|\.py)?")  # migrate, migrate_stage, migrate.sh
+
+
 def migrates(container) -> bool:
-    """Whether a container runs Django migrations (`manage.py migrate`, or a command of ours around it)."""
-    return "migrat" in " ".join(map(str, (container.get("command") or []) + (container.get("args") or [])))
+    """Whether a container runs Django migrations: a word of what it runs (`sh -c` scripts split) is a
+    command named migrate... (`manage.py migrate`, our `migrate_stage`, a group's `./migrate.sh`).
+
+    Not any word containing "migrat": a group's backup check that greps its dump for the table
+    `django_migrations`, or counts them into `migrations=$(psql ...)`, runs no migration (the student
+    stack's post-upgrade garagiste-controle-maj).
+    """
+    return any(MIGRATE_COMMAND.fullmatch(word.rsplit("/", 1)[-1]) for word in discover.command_words(container))
 
 
 def stage_of(env: dict[str, discover.EnvValue]) -> set[str | None]:

@@ -13,7 +13,7 @@ each upgrade but deleted on success only, garagiste-controle-maj reading that du
 claim garagiste-sauvegardes made by a pre-install hook); a nightly backup CronJob (défi 16:
 garagiste-sauvegarde-nuit, pg_dump -Fc onto that claim, no retention; their restore is the target's
 backup_restore). It is installed with helm into a fresh namespace and upgraded once as the group did for
-défi 8 (the front's new tag, rolled out), then the défi 4-11, 14, 15, 16 and 19 modules grade it
+défi 8 (the front's new tag, rolled out), then the défi 4-11 and 14-20 modules grade it
 as a teacher would (`--target studentstack/target.yaml`, deployed: true, and the chart rendered as
 it was then, without autoscaling, Redis, hooks or backups, as the défi 4-5 hand-ins). The report must give,
 requirement by requirement, exactly the verdict the stack deserves: what it meets passes, what it
@@ -52,7 +52,7 @@ from kubedefis.stack import images
 STUDENTSTACK = Path(__file__).parent / "studentstack"
 TARGET = STUDENTSTACK / "target.yaml"
 RELEASE = "projet"
-MODULES = tuple(f"test_defi{n}.py" for n in (4, 5, 6, 7, 8, 9, 10, 11, 14, 15, 16, 19))
+MODULES = tuple(f"test_defi{n}.py" for n in (4, 5, 6, 7, 8, 9, 10, 11, 14, 15, 16, 17, 18, 19, 20))
 DEPLOYMENTS = ("garagiste-backend", "garagiste-frontend")
 NEW_FRONT = "kubedefis/public:0.2.0"  # défi 8: the front's new version, under its own tag
 # The défi 4-5 hand-ins: the chart as it was then, its Deployments at 3 replicas (no HPA yet), and
@@ -67,7 +67,7 @@ THEN = {
 }
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
-# Every requirement of the twelve défis, and why the stack gets that verdict.
+# Every requirement of the fifteen défis, and why the stack gets that verdict.
 EXPECTED_REQUIREMENTS = {
     # one Ingress, host django.<...>: `/` goes to Service frontend (the site, though the target
     # names no `site`), /api to Service backend; another host gets 404
@@ -160,6 +160,17 @@ EXPECTED_REQUIREMENTS = {
     # destroying the data (a dropped table, the database volume) to restore it is disruptive
     "D16.4": SKIPPED,
     "D16.5": SKIPPED,
+    # défi 17 attacks the course's reference site (our naive profile), never a group's deployed stack
+    "D17.1": SKIPPED,
+    "D17.2": SKIPPED,
+    "D17.3": SKIPPED,
+    # their Deployments run gunicorn, DEBUG off, with CPU and memory limits, but no PodDisruptionBudget
+    # selects their pods, and the per-client limits the target names (ours: it names none) are unset;
+    # 422/413 are our site's answers (another site's defences are proved by the attack); the attack is
+    # disruptive
+    "D18.1": FAILED,
+    "D18.2": SKIPPED,
+    "D18.3": SKIPPED,
     # DEBUG False from their ConfigMap (error pages without details, over HTTPS as production is
     # reached); no securityContext anywhere and the namespace admits privileged pods; no tls on the
     # Ingress, no redirect; SECRET_KEY and DB_PASSWORD generated into a Secret, nothing secret
@@ -170,6 +181,11 @@ EXPECTED_REQUIREMENTS = {
     "D19.4": PASSED,
     "D19.5": SKIPPED,
     "D19.6": SKIPPED,
+    # their migrations run in Job garagiste-migrate-<revision>, not a hook (and with no lock timeout);
+    # the post-upgrade backup check, which reads django_migrations, runs no migration; the rename under
+    # load is not done to a group's release
+    "D20.1": FAILED,
+    "D20.2": SKIPPED,
 }
 # What each failure must say (expected / found), so that it fails for the stack's reason.
 FAILURE_SAYS = {
@@ -203,6 +219,12 @@ FAILURE_SAYS = {
     "test_defi19.py::test_namespace_enforces_restricted": "found it was admitted",
     "test_defi19.py::test_restricted_namespace_runs_everything": "expected runAsNonRoot",
     "test_defi19.py::test_rendered_https": "expected a tls section on each",
+    "test_defi18.py::test_rendered_defences": (
+        "Deployment/garagiste-backend: expected a PodDisruptionBudget selecting its pods, found none"
+    ),
+    "test_defi20.py::test_rendered_migration_hooks": (
+        "expected migration Jobs as pre- and post-upgrade hooks, found {'Job/garagiste-migrate-1': 'no hook'}"
+    ),
 }
 
 
@@ -299,6 +321,11 @@ def test_the_report_gives_each_requirement_the_verdict_the_stack_deserves(
     assert "no one number of backups kept" in tests[retention]["skip_reason"], details[retention]
     # the kubelet's preStop sleep action counts as the sleep: the grace period alone fails D8.1
     assert "expected a preStop" not in tests["test_defi8.py::test_rendered_rolling_update_settings"]["message"]
+    assert "controle-maj" not in tests["test_defi20.py::test_rendered_migration_hooks"]["message"]
+    # défi 17 skips for what a deployed stack is (not the reference), D20.2 as disruptive
+    for name in ("test_rendered_naive_profile", "test_naive_site_has_the_weaknesses"):
+        assert "course's reference site" in tests[f"test_defi17.py::{name}"]["skip_reason"], details
+    assert "--allow-disruption" in tests["test_defi20.py::test_rename_under_load"]["skip_reason"]
     for nodeid, t in tests.items():
         if t["outcome"] == SKIPPED:
             assert t["skip_reason"], f"{nodeid} skipped without a reason"
@@ -313,7 +340,10 @@ STATIC = {
     "test_defi14.py": {"D14.1": FAILED, "D14.2": PASSED, "D14.5": SKIPPED},
     "test_defi15.py": {"D15.1": PASSED, "D15.2": FAILED, "D15.3": PASSED},
     "test_defi16.py": {"D16.1": PASSED, "D16.2": SKIPPED, "D16.3": FAILED},
+    "test_defi17.py": {"D17.1": SKIPPED},
+    "test_defi18.py": {"D18.1": FAILED},
     "test_defi19.py": {"D19.1": PASSED, "D19.2": FAILED, "D19.3": FAILED, "D19.4": PASSED},
+    "test_defi20.py": {"D20.1": FAILED},
 }
 
 
@@ -337,6 +367,8 @@ def test_the_static_tier_gives_the_rendered_chart_its_verdicts(module, pytester)
         assert messages[f"{module}::{failed[module]}"].count(" expected ") == 1, messages
     if module == "test_defi8.py":  # the kubelet's preStop sleep action is read: only the grace period is short
         assert "expected a preStop" not in messages[f"{module}::test_rendered_rolling_update_settings"]
+    if module == "test_defi20.py":  # their post-upgrade backup check reads django_migrations: no migration Job
+        assert "controle-maj" not in messages[f"{module}::test_rendered_migration_hooks"]
 
 
 # The other way of D15.2 and D16.3 on a group's chart: what Helm and the course accept passes, whatever
@@ -662,3 +694,33 @@ def test_the_static_tier_judges_their_replication_both_ways(case, pytester, tmp_
     assert set(failures) == set(says), failures
     for name, message in says.items():
         assert message in failures[name], failures[name]
+
+
+# D14.5 on their chart through the target's `stages` (their chart has no values/defi11.yaml): their
+# défi-11 stage as a values file of their own. case -> (that file's text, D14.5's verdict, what its
+# failure says)
+DEFI11_STAGES = {
+    # the chart as it was at défi 11: Redis off, no cache workload rendered
+    "cache-off": ("cache:\n  enabled: false\n", PASSED, None),
+    # a défi-11 stage that still switches Redis on: the cache was there before défi 14
+    "cache-on": (
+        "cache:\n  enabled: true\n",
+        FAILED,
+        "expected no cache workload at défi 11, found ['Deployment/garagiste-cache']",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DEFI11_STAGES))
+def test_the_static_tier_judges_their_defi11_stage_when_the_target_names_it(case, pytester, tmp_path):
+    text, verdict, says = DEFI11_STAGES[case]
+    chart = edited_copy(tmp_path, TARGET.name, "values: [values.yaml]\n", "values: [values.yaml]\n"
+                        "stages: {defi11: [values.yaml, values-defi11.yaml]}\n")  # fmt: skip
+    (chart / "values-defi11.yaml").write_text(text)
+    found = run_static(pytester, "test_defi14.py", "--target", str(chart / TARGET.name), "--namespace", "u-garagiste")
+    assert found == {**STATIC["test_defi14.py"], "D14.5": verdict}, found
+    failures = _junit(pytester, "test_defi14.py", "failure")
+    if says:
+        assert says in failures["test_cache_off_before_defi14"], failures
+    else:
+        assert "test_cache_off_before_defi14" not in failures, failures
