@@ -105,6 +105,7 @@ def test_attack_brings_the_naive_site_down(reference, suite, cluster, namespace,
         attack_args=ATTACK_ARGS,
         attack_seconds=timeouts.ATTACK,
         site_contract=suite.target.site,
+        until_fallen=True,  # a pod restarted or gone proves the fall: the attack stops there
     )
     for key, value in outcome.as_dict().items():
         record_property(key, value)

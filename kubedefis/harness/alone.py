@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,10 +31,14 @@ def _flock(path: Path, mode: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def turn(run_id: str, *, alone: bool) -> Iterator[None]:
-    """Hold the lanes' lock of test run `run_id`: exclusively if `alone`, else shared."""
+def turn(run_id: str, *, alone: bool) -> Iterator[float]:
+    """Hold the lanes' lock of test run `run_id`: exclusively if `alone`, else shared.
+
+    Gives the seconds the test waited for it (the price of the `alone` tests, for the suite's timing).
+    """
     folder = Path(tempfile.gettempdir())
     gate, room = folder / f"kubedefis-{run_id}.gate", folder / f"kubedefis-{run_id}.room"
+    asked = time.monotonic()
     with contextlib.ExitStack() as held:
         if alone:
             held.enter_context(_flock(gate, fcntl.LOCK_EX))
@@ -41,4 +46,4 @@ def turn(run_id: str, *, alone: bool) -> Iterator[None]:
         else:
             with _flock(gate, fcntl.LOCK_EX):  # waits while an `alone` test waits or runs
                 held.enter_context(_flock(room, fcntl.LOCK_SH))
-        yield
+        yield time.monotonic() - asked

@@ -22,12 +22,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -428,15 +429,44 @@ def in_cluster(cluster: Any, attack: InClusterAttack, timeout: float) -> Iterato
         )
 
 
-def attack_report(cluster: Any, attack: InClusterAttack, timeout: float) -> dict[str, Any]:
-    """Wait for the attack pod to finish and return its report."""
+PROGRESS_LINE = re.compile(r"(\d+)s (\{.*\})")  # attack.py's progress, every 10 s: `20s {"lists": {...}}`
+
+
+def parse_attack_progress(log: str) -> dict[str, Any] | None:
+    """The attacker's last progress line as a report (`stopped_early`), or None before the first one."""
+    for line in reversed(log.splitlines()):
+        if match := PROGRESS_LINE.fullmatch(line.strip()):
+            counted = json.loads(match.group(2))
+            attacks = {name: {"outcomes": outcomes} for name, outcomes in counted.items()}
+            return {"seconds": int(match.group(1)), "attacks": attacks, "stopped_early": True}
+    return None
+
+
+def attack_report(
+    cluster: Any, attack: InClusterAttack, timeout: float, stop_when: Callable[[], bool] | None = None
+) -> dict[str, Any]:
+    """Wait for the attack pod to finish and return its report.
+
+    With `stop_when`, the wait also ends once it says so and the attacker has printed its progress:
+    the report is then that progress (what it counted so far, `stopped_early`); `in_cluster` deletes
+    the pod on the way out.
+    """
+    early: dict[str, Any] = {}
 
     def finished() -> Check[str]:
         pod = cluster.kube.core.read_namespaced_pod(attack.name, attack.namespace)
-        done = pod.status.phase in ("Succeeded", "Failed")
-        return Check(done, pod.status.phase, f"attack pod {pod.status.phase}")
+        if pod.status.phase in ("Succeeded", "Failed"):
+            return Check(True, pod.status.phase)
+        if stop_when is not None and stop_when():
+            progress = parse_attack_progress(cluster.kube.core.read_namespaced_pod_log(attack.name, attack.namespace))
+            if progress is not None:
+                early.update(progress)
+                return Check(True, "stopped")
+        return Check(False, None, f"attack pod {pod.status.phase}")
 
     wait_for(f"attack pod {attack.namespace}/{attack.name} to finish", finished, timeout=timeout, interval=2.0)
+    if early:
+        return early
     log = cluster.kube.core.read_namespaced_pod_log(attack.name, attack.namespace)
     return parse_attack_report(log)
 
@@ -568,12 +598,15 @@ def attack_under_load(
     users: int = 6,
     start_timeout: float = 120.0,
     site_contract: Site | None = None,
+    until_fallen: bool = False,
 ) -> AttackOutcome:
     """Legitimate users (Browser, ApiClient) through the Ingress while a pod runs loadtests/attack.py.
 
     The pods watched for restarts and OOM kills are those the selectors select (the target's
     components): a pod of the stack that another label would miss cannot hide a restart. Both aim at
-    the paths of `site_contract` (the target's site contract; None: ours).
+    the paths of `site_contract` (the target's site contract; None: ours). `until_fallen`: the attack
+    stops once one of those pods restarted or went (D17.3's proof is then in; the rest of the
+    attack would only keep the other lanes waiting), else it lasts its `attack_seconds`.
     """
     contract = site_contract or Site()
     if not selectors:
@@ -591,15 +624,25 @@ def attack_under_load(
         deadline_seconds=int(attack_seconds + 120),
     )
     before = pod_health(cluster, namespace, selectors)
+
+    def fallen() -> bool:  # a pod of the stack restarted, OOM-killed or replaced since the attack began
+        restarts, _, replaced = suffered(before, pod_health(cluster, namespace, selectors))
+        return bool(restarts or replaced)
+
     scenario = Scenario.site(site, "Browser", "ApiClient", request_timeout=10, site=contract)
     with run(scenario, users=users, duration=attack_seconds + start_timeout + 120) as legit:
         legit.wait_requests(users * 10, timeout=start_timeout)
         with in_cluster(cluster, attack, timeout=start_timeout):
-            report = attack_report(cluster, attack, timeout=attack_seconds + 120)
+            report = attack_report(cluster, attack, attack_seconds + 120, stop_when=fallen if until_fallen else None)
         legit.stop()
     assert legit.result is not None
-    after = pod_health(cluster, namespace, selectors)
+    restarts, oom, replaced = suffered(before, pod_health(cluster, namespace, selectors))
+    return AttackOutcome(legit.result, report, restarts, oom, replaced)
+
+
+def suffered(before: dict[str, PodHealth], after: dict[str, PodHealth]) -> tuple[dict[str, int], list[str], list[str]]:
+    """What the pods suffered between two readings: restarts by container, the OOM-killed ones, pods gone."""
     restarts = {c: h.restarts - (before[c].restarts if c in before else 0) for c, h in after.items()}
     oom = [c for c, h in after.items() if h.last_reason == "OOMKilled" and restarts.get(c, 0) > 0]
     replaced = sorted({h.name for h in before.values()} - {h.name for h in after.values()})
-    return AttackOutcome(legit.result, report, {c: n for c, n in restarts.items() if n}, oom, replaced)
+    return {c: n for c, n in restarts.items() if n}, oom, replaced

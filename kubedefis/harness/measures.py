@@ -23,16 +23,21 @@ def measures_file() -> Path:
     return Path(os.environ.get("KUBEDEFIS_MEASURES", paths.REPO_ROOT / "reports" / "measures.jsonl"))
 
 
+def keep(nodeid: str, name: str, value: Any) -> None:
+    """Append one figure of test `nodeid` to measures.jsonl."""
+    line = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "test": nodeid, name: value}
+    file = measures_file()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with file.open("a") as out:
+        out.write(json.dumps(line, default=str) + "\n")
+
+
 def recorder(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
     """`record(name, value)`: keep a measured figure of this test."""
 
-    def keep(name: str, value: Any) -> None:
+    def record(name: str, value: Any) -> None:
         request.node.user_properties.append((name, value))
-        line = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "test": request.node.nodeid, name: value}
-        file = measures_file()
-        file.parent.mkdir(parents=True, exist_ok=True)
-        with file.open("a") as out:
-            out.write(json.dumps(line, default=str) + "\n")
+        keep(request.node.nodeid, name, value)
         print(f"measured {name} = {value}")
 
-    return keep
+    return record

@@ -440,8 +440,8 @@ def lane_of(module: Any) -> str:
     requests, or load the site: one at a time, so that what they measure is theirs), else "small".
     The suite's lanes (tox.ini's ci): "course"; "load", small stages that load the site or write
     through a failover (défis 13, 19, 20), one at a time so that two of them never share the node's
-    spare CPU, and défi 12 (session 10: the light lane was the longest); "small", the other small
-    stages; "light", hand-ins, défi 15, the other stacks. (Session 8
+    spare CPU; "small", the other small stages and défi 12 (session 14: the load lane was the
+    longest); "light", hand-ins, défi 15, the other stacks. (Session 8
     went back to three lanes after two flaky checks under four; both were the suite's bugs, fixed:
     load users sharing a key, défi 3 asking a replica not yet listening.)
     """
@@ -468,7 +468,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if not run_id:
         yield
         return
-    with alone.turn(run_id, alone=item.get_closest_marker("alone") is not None):
+    with alone.turn(run_id, alone=item.get_closest_marker("alone") is not None) as waited:
+        if waited >= 1:  # what the `alone` tests cost the other lanes (reports/measures.jsonl)
+            measures.keep(item.nodeid, "lane_wait_seconds", round(waited, 1))
         yield
 
 

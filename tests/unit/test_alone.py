@@ -41,3 +41,16 @@ def test_lanes_share_and_an_alone_test_has_the_cluster_to_itself():
     events["later"][1].set()
     for thread in threads:
         thread.join(WAIT)
+
+
+def test_a_turn_says_how_long_its_test_waited():
+    run_id = uuid.uuid4().hex
+    with alone.turn(run_id, alone=False) as waited:
+        assert waited < 0.5, "nobody held the lock"
+    started, release = threading.Event(), threading.Event()
+    holder = hold(run_id, True, started, release)
+    assert started.wait(WAIT)
+    threading.Timer(0.6, release.set).start()
+    with alone.turn(run_id, alone=False) as waited:
+        assert 0.5 <= waited < WAIT, f"waited {waited:.2f}s for the alone test's 0.6 s"
+    holder.join(WAIT)
