@@ -261,11 +261,12 @@ def _failed_with_everything_up(job: str, pods: list[Any]) -> bool:
 class Dependency:
     """Pods that the stage's init containers wait for (the database), found by a label selector.
 
-    Once every one of them has been Ready for `grace` seconds, an init container still running
-    since before then waits for something else (a host no Service has, a wrong port, a policy
-    that drops its packets): waiting on will not help. The grace covers what makes a Ready pod
-    reachable a little later: its endpoints published, the DNS answers (CoreDNS caches a name that
-    did not resolve for 5 s) and the network policies programmed for a new pod.
+    Once every one of them has been Ready for `grace` seconds, a pod's first init container still
+    running (none before it succeeded) for that long waits for something else (a host no Service
+    has, a wrong port, a policy that drops its packets): waiting on will not help. The grace covers
+    what makes a Ready pod reachable a little later: its endpoints published, the DNS answers
+    (CoreDNS caches a name that did not resolve for 5 s) and the network policies programmed for a
+    new pod.
     """
 
     selector: str
@@ -289,10 +290,17 @@ def _waiting_past_dependency(
     for pod in pods:
         if pod.metadata.deletion_timestamp or pod in waited:
             continue
+        passed_a_step = False
         for cs in pod.status.init_container_statuses or []:
+            terminated = getattr(cs.state, "terminated", None)
+            if terminated is not None and terminated.exit_code == 0:
+                passed_a_step = True  # what runs after it got that far: working, not waiting
+                continue
             running = cs.state.running if cs.state else None
             started = getattr(running, "started_at", None)
-            if started is None or (now - started).total_seconds() < dependency.grace:
+            # A step after one that succeeded (our migrate Job's api-token after wait-for-db reached the
+            # database) may take minutes on a busy node: only a first step still running is judged.
+            if passed_a_step or started is None or (now - started).total_seconds() < dependency.grace:
                 continue
             try:
                 tail = kube.core.read_namespaced_pod_log(pod.metadata.name, namespace, container=cs.name, tail_lines=2)

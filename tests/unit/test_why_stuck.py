@@ -195,3 +195,19 @@ def test_init_containers_are_given_the_grace_after_the_database_is_up() -> None:
         assert kube.why_stuck(FakeKube(stage), "ns", waited_for=DATABASE) is None  # type: ignore[arg-type]
     alone = [_waiting("kd-api-1", running_for=300)]
     assert kube.why_stuck(FakeKube(alone), "ns", waited_for=DATABASE) is None  # type: ignore[arg-type]
+
+
+def test_an_init_container_after_one_that_reached_the_database_is_working_not_waiting() -> None:
+    """Session 14, `tox -e harness -n 3`: the migrate Job's api-token ran its migrations for over 45 s on a
+    busy node, after wait-for-db had reached the database; the install was failed as stuck."""
+    slow = _waiting("kd-migrate-1", running_for=90, owner="Job")
+    first = obj(name="wait-for-db", state=obj(waiting=None, running=None, terminated=obj(exit_code=0)), restart_count=0)
+    api_token = slow.status.init_container_statuses[0]
+    api_token.name = "api-token"
+    slow.status.init_container_statuses = [first, api_token]
+    assert kube.why_stuck(FakeKube([_database(ready_for=60), slow]), "ns", waited_for=DATABASE) is None  # type: ignore[arg-type]
+    # the same step first in its pod (nothing before it reached the database) is judged
+    failed_first = obj(name="copy", state=obj(waiting=None, running=None, terminated=obj(exit_code=1)), restart_count=0)
+    slow.status.init_container_statuses = [failed_first, api_token]
+    found = kube.why_stuck(FakeKube([_database(ready_for=60), slow]), "ns", waited_for=DATABASE)  # type: ignore[arg-type]
+    assert found and "api-token still waits" in found
