@@ -26,18 +26,19 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from kubedefis.core import kube, manifests, timeouts
-from kubedefis.core.errors import CommandError
+from kubedefis.core.errors import CommandError, KubedefisError
 from kubedefis.core.shell import Status, run
 from kubedefis.core.waits import Check, wait_for
 from kubedefis.harness import probes
 from kubedefis.localcluster import kubevirt as kubevirt_build
-from kubedefis.stack import images, kubevirt
+from kubedefis.stack import images, kubevirt, vms
 
 LANE = "light"  # alone in its tox env anyway
 KUBEVIRT = ("kubevirt.io", "v1")
 HANDIN = "defi21"
 GUEST_USER = "debian"  # the image's cloud-init default user, who receives the tenant's key
 CONSOLE_MARKER = " ttyS0"  # the getty's banner on the serial console: "Debian GNU/Linux 13 vm1 ttyS0"
+LOGIN_PROMPT = re.compile(r"login: *$", re.MULTILINE)  # the getty's prompt, printed again on each Enter
 # cloud-init's last words on the console (cloud-final prints them): the key and /data are in place.
 CLOUD_INIT_FINISHED = re.compile(r"^.*Cloud-init v\. \S+ finished at .*$", re.MULTILINE)
 # A Ready VMI's launcher pod is Ready: its Service lists it within seconds, unless it selects nothing.
@@ -353,7 +354,10 @@ def test_vm_running_and_ready(running, record):
     assert running["vmi"]["status"]["phase"] == "Running"
 
 
-@pytest.mark.requirement("D21.3", "the guest boots (login banner on its serial console) and its agent reports its OS")
+@pytest.mark.requirement(
+    "D21.3", "the guest boots (login banner on its serial console, a login prompt on its interactive console)"
+    " and its agent reports its OS",
+)  # fmt: skip
 def test_guest_boots_and_agent_reports(cluster, namespace, tenant, running):
     vmi = wait_vmi(cluster, namespace, tenant["vm"], lambda v: condition(v, "AgentConnected"), "agent connected",
                    timeouts.VM_BOOT)  # fmt: skip
@@ -364,6 +368,12 @@ def test_guest_boots_and_agent_reports(cluster, namespace, tenant, running):
         return Check(CONSOLE_MARKER in log, log, f"{len(log)} bytes of console, last: {log[-120:]!r}")
 
     wait_for("the login banner on the serial console", marker, timeout=timeouts.VM_BOOT, interval=5)
+    # The console a tenant opens (`virtctl console`, through virt-api and virt-handler) answers Enter:
+    # the log container above reads the same port's log file, which works with no console at all.
+    try:
+        vms.console_prompt(cluster.kube, namespace, tenant["vm"], LOGIN_PROMPT, timeout=timeouts.CONSOLE_ANSWER)
+    except KubedefisError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.mark.requirement(

@@ -10,7 +10,8 @@ VM its own key.
 Everything goes through the API (kubevirt.io/v1 VirtualMachine and VirtualMachineInstance, the core
 API for the disk and the Service). Start and stop set `spec.runStrategy` (Always, Halted), as
 `virtctl start|stop` does for a VM that is not on the Manual strategy. The serial console is
-virtctl's (a websocket protocol of KubeVirt's): run when found, else its command line is given.
+virtctl's (a websocket protocol of KubeVirt's): run when found, else its command line is given;
+`console_prompt` speaks the same protocol to check that a VM's console answers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import copy
 import json
 import re
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,8 @@ from typing import Any, NoReturn, TypeVar
 
 import yaml
 from kubernetes.client.exceptions import ApiException
+from kubernetes.stream.ws_client import create_websocket
+from websocket import ABNF, WebSocketException, WebSocketTimeoutException
 
 from kubedefis.core import kube, manifests, paths, tools
 from kubedefis.core.errors import KubedefisError
@@ -802,6 +806,60 @@ def console_command(tenant: Tenant, name: str, virtctl: Path | None) -> list[str
     if tenant.client.context:
         command += ["--context", tenant.client.context]
     return [*command, "console", "-n", tenant.namespace, name]
+
+
+# KubeVirt's console subresource (what `virtctl console` opens): one websocket channel, the serial
+# port's raw bytes both ways.
+CONSOLE_PROTOCOL = "plain.kubevirt.io"
+CONSOLE_NUDGE = 5.0  # s of silence after which Enter is pressed again (a getty busy printing its banner)
+
+
+def console_prompt(client: kube.Kube, namespace: str, vmi: str, expect: re.Pattern[str], timeout: float) -> str:
+    """Press Enter on the VMI's interactive serial console and read it until `expect` is seen; what was read.
+
+    Through the API server as a tenant's `virtctl console` goes (virt-api, then virt-handler, which
+    reaches the socket QEMU serves inside the launcher), so a console that only logs is not taken for
+    one a tenant can use. A refused handshake, or no match by `timeout`, raises with what came back.
+    """
+    conf = client.api_client.configuration
+    base = re.sub(r"^http", "ws", conf.host)  # https -> wss, http -> ws
+    url = f"{base}/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachineinstances/{vmi}/console"
+    headers = {"sec-websocket-protocol": CONSOLE_PROTOCOL}
+    token = conf.get_api_key_with_prefix("authorization")
+    if token:
+        headers["authorization"] = token
+    try:
+        ws = create_websocket(conf, url, headers)
+    except (WebSocketException, OSError) as exc:  # the handshake's status and body say why (virt-handler's error)
+        raise KubedefisError(f"the serial console of {namespace}/{vmi} did not open: {exc}") from exc
+    read = b""
+    try:
+        ws.settimeout(1.0)
+        deadline = time.monotonic() + timeout
+        nudged = 0.0
+        while time.monotonic() < deadline:
+            if time.monotonic() - nudged >= CONSOLE_NUDGE:
+                ws.send_binary(b"\r")
+                nudged = time.monotonic()
+            try:
+                opcode, data = ws.recv_data()
+            except WebSocketTimeoutException:
+                continue
+            if opcode == ABNF.OPCODE_CLOSE:
+                break
+            read += data
+            nudged = time.monotonic()  # it is talking: let it finish
+            text = read.decode(errors="replace")
+            if expect.search(text):
+                return text
+    except (WebSocketException, OSError) as exc:
+        raise KubedefisError(f"the serial console of {namespace}/{vmi} broke off: {exc}; read {read[-200:]!r}") from exc
+    finally:
+        ws.close()
+    raise KubedefisError(
+        f"expected {expect.pattern!r} on the serial console of {namespace}/{vmi} within {timeout:.0f}s"
+        f" of pressing Enter, found {read[-200:]!r}"
+    )
 
 
 def run_console(command: list[str]) -> None:
