@@ -88,3 +88,17 @@ def test_a_container_without_a_pid_is_an_error(tmp_path: Path) -> None:
 def test_a_process_that_cannot_be_stopped_is_an_error(tmp_path: Path) -> None:
     done = freeze(tmp_path, 2**22 + 1)  # above pid_max: no such process
     assert done.returncode != 0
+
+
+def test_a_busy_root_is_waited_for_until_stopped(tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:
+    # A root spinning on the CPU, as gunicorn's master under load: the signal lands when it next
+    # leaves the kernel, so the script polls its state instead of reading it once (CI read "R").
+    processes.append(subprocess.Popen(["sh", "-c", "while :; do :; done"]))
+    root = processes[0].pid
+
+    done = freeze(tmp_path, root)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(root)]
+    assert state(root) == "T"
+    os.kill(root, signal.SIGCONT)
