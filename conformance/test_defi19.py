@@ -344,10 +344,18 @@ def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, si
     with load.run(scenario, users=4, duration=timeouts.RELEASE) as running:
         running.wait_requests(40, timeout=timeouts.LOAD_SPAWN)
         report = workflow.run()
-        running.wait_requests(MIN_REQUESTS, timeout=timeouts.LOAD_SPAWN)
+        record_property(
+            "release_steps", [(name, ok, "" if ok else detail[-3000:]) for name, ok, detail in report.steps]
+        )
+        record_property("staging_images", sorted(report.staging_images))
+        # The stop must be the broken version's doing: staging ran it (a chart that ignores the
+        # release's tag is stopped too, but it never tested, and could never ship, a new version).
+        assert report.staging_ran(broken), f"staging never ran the release's image (tag {broken}):\n{report.text()}"
+        # 4 browsing users send about 4 requests/s: a release stopped within a minute (a pod that
+        # fails at once) has not yet sent 500; the load's own length bounds the wait.
+        running.wait_requests(MIN_REQUESTS, timeout=timeouts.RELEASE)
     result = running.result
     assert result is not None
-    record_property("release_steps", [(name, ok) for name, ok, _ in report.steps])
     record_property("production_load", result.as_dict())
     assert not report.promoted, report.text()
     assert report.steps and not report.steps[-1][1], report.text()

@@ -7,7 +7,8 @@ The workflow, each step stopping the release when it fails:
    them into the cluster (kind), or use the tag given with --image-tag (a registry's);
 2. install that version into the staging namespace (labelled for the restricted Pod Security
    Standard, like production) with the production values, and wait until it is ready;
-3. run a fast subset of the conformance suite against staging (`pytest -m "not disruptive"` on
+3. check that staging's pods run that version's images (a chart that ignores the tag would test
+   the old one), run a fast subset of the conformance suite against staging (`pytest -m "not disruptive"` on
    défis 10 and 19 by default) and `helm test`;
 4. only then `helm upgrade` the production release to the same version (a rolling update);
    production is never touched when staging failed.
@@ -43,6 +44,9 @@ class ReleaseReport:
     """What happened at each step: the name, whether it passed, and the output that says why."""
 
     steps: list[tuple[str, bool, str]] = field(default_factory=list)
+    # The images staging's pods ran, read before the namespace goes: a stop only means the new
+    # version failed if staging ran it (a chart that ignores the release's tag tests the old one).
+    staging_images: set[str] = field(default_factory=set)
 
     def add(self, name: str, ok: bool, detail: str = "") -> None:
         self.steps.append((name, ok, detail))
@@ -57,7 +61,13 @@ class ReleaseReport:
             lines.append(f"{'✓' if ok else '✗'} {name}")
             if detail and not ok:
                 lines += [f"    {line}" for line in detail.strip().splitlines()[-25:]]
+        if self.staging_images:
+            lines.append("staging ran: " + ", ".join(sorted(self.staging_images)))
         return "\n".join(lines)
+
+    def staging_ran(self, tag: str) -> bool:
+        """Whether a staging pod ran an image of this tag (`repo:tag` or `repo:tag@digest`)."""
+        return any(image.rsplit("/", 1)[-1].split("@", 1)[0].endswith(f":{tag}") for image in self.staging_images)
 
 
 @dataclass
@@ -181,6 +191,18 @@ class ReleaseWorkflow:
         except KubedefisError as exc:
             report.add("staging install", False, str(exc))
             return self._finish(report)
+        # A chart that ignores the release's tag installs the old version: staging would test it
+        # and production would be "upgraded" to a version nobody tested.
+        ran = self.staging_images()
+        tag = self.plan.image_tag
+        runs_it = ReleaseReport(staging_images=ran).staging_ran(tag)
+        report.add(
+            "staging runs the new version",
+            runs_it,
+            "" if runs_it else f"no staging pod runs an image tagged {tag}: " + (", ".join(sorted(ran)) or "no pods"),
+        )
+        if not runs_it:
+            return self._finish(report)
         with self.status.step("conformance subset on staging"):
             ok, out = self.conformance()
         report.add("conformance on staging", ok, out)
@@ -199,7 +221,13 @@ class ReleaseWorkflow:
             report.add("production upgrade", False, str(exc))
         return self._finish(report)
 
+    def staging_images(self) -> set[str]:
+        """The images of staging's pods, init containers included, as their specs name them."""
+        pods = self.client.core.list_namespaced_pod(self.plan.staging).items
+        return {c.image for p in pods for c in [*(p.spec.init_containers or []), *p.spec.containers]}
+
     def _finish(self, report: ReleaseReport) -> ReleaseReport:
+        report.staging_images = self.staging_images()
         if not self.plan.keep_staging:
             with self.status.step(f"delete staging ({self.plan.staging})"):
                 self.delete_staging()

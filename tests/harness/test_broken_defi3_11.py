@@ -73,12 +73,6 @@ def api_service_selects_every_django_pod(docs):
 
 
 HANDIN_CASES = {
-    "defi3-two-database-pods": (
-        "defi3",
-        "test_defi3.py",
-        two_database_pods,
-        {"test_database_is_one_pod_deployment_behind_clusterip"},
-    ),
     "defi5-api-two-replicas": (
         "defi5",
         "test_defi5.py",
@@ -102,6 +96,13 @@ HANDIN_CASES = {
 
 # Run without the static tier: these break what the hand-in's manifests show as well.
 LIVE_HANDIN_CASES = {
+    # (its manifests' D3.2 is test_static_variants_1_11.py's D3.2-two-database-pods)
+    "D3.2-two-database-pods": (
+        "defi3",
+        "test_defi3.py",
+        two_database_pods,
+        {"test_database_is_one_pod_deployment_behind_clusterip"},
+    ),
     "D5.4-api-service-selects-every-django-pod": (
         "defi5",
         "test_defi5.py",
@@ -120,6 +121,9 @@ CHART_CASES = {
             "test_database_volume_is_a_bound_100mi_claim",
             "test_headless_service_resolves_pod_name",
             "test_rows_survive_database_pod_deletion",
+            "test_rendered_database_is_a_one_replica_statefulset",
+            "test_rendered_database_claims_100mi",
+            "test_rendered_headless_service_is_what_the_site_uses",
         },
     ),
     "defi10-no-probes": (
@@ -269,12 +273,23 @@ def test_handin_variant_is_caught(case, pytester, tmp_path):
     assert failed(results) == must_fail, results
 
 
+# What else a variant truly breaks, by chance: two PostgreSQL pods behind one Service are two
+# databases, and each connection (the migration's, the sample data's, each request's) goes to either.
+# Those checks may pass or not, run to run; the variant's own check must fail every time.
+BY_CHANCE = {
+    "D3.2-two-database-pods": {
+        "test_site_is_a_deployment_behind_clusterip",
+        "test_car_created_through_api_is_shown_by_public_page",
+    },
+}
+
+
 @pytest.mark.parametrize("case", LIVE_HANDIN_CASES)
 def test_handin_variant_is_caught_live(case, pytester, tmp_path):
     defi, module, mutate, must_fail = LIVE_HANDIN_CASES[case]
     root = broken_handin(tmp_path, defi, mutate)
     results = outcomes(pytester, module, "--handin", str(root), *LIVE_ONLY)
-    assert failed(results) == must_fail, results
+    assert must_fail <= failed(results) <= must_fail | BY_CHANCE.get(case, set()), results
 
 
 @pytest.mark.parametrize("case", CHART_CASES)
