@@ -51,7 +51,8 @@ def _up(args: argparse.Namespace, status: Status) -> None:
     print(url)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and its options (also what the tests parse the documented command lines with)."""
     parser = argparse.ArgumentParser(prog="kubedefis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -88,8 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     kubevirt.register(sub)
     vm.register(sub)
     doctor.register(sub)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     status = Status()
     start = time.monotonic()
     try:
