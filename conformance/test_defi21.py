@@ -72,9 +72,20 @@ def vm_of(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return vm
 
 
+def reaches_ssh(port: Any, target_port: Any) -> bool:
+    """A Service port that reaches the guest's sshd: its target is 22 (or "ssh"), whatever number the
+    group exposes it on (`port: 2222, targetPort: 22`); without a targetPort, the port is the target."""
+    target = port if target_port is None else target_port
+    return target in (22, "22", "ssh")
+
+
 def ssh_service_of(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    services = [s for s in manifests.find(objects, "Service") if any(p.get("port") == 22 for p in s["spec"]["ports"])]
-    assert services, "the hand-in has no Service on port 22"
+    services = [
+        s
+        for s in manifests.find(objects, "Service")
+        if any(reaches_ssh(p.get("port"), p.get("targetPort")) for p in s["spec"].get("ports") or [])
+    ]
+    assert services, "the hand-in has no Service to the guest's SSH (a port with targetPort 22)"
     return services[0]
 
 
@@ -145,10 +156,18 @@ def console_log(cluster, namespace: str, vm: str) -> str:
 def ssh_endpoint(cluster, namespace: str, service: str) -> tuple[str, int]:
     """A node's address and the Service's NodePort: how a tenant outside the cluster reaches the VM."""
     svc = cluster.kube.core.read_namespaced_service(service, namespace)
-    port = next(p.node_port for p in svc.spec.ports if p.port == 22)
+    ports = svc.spec.ports or []
+    ssh = [p for p in ports if reaches_ssh(p.port, p.target_port)]
+    chosen = ssh[0] if ssh else None
+    listed = [(p.port, p.target_port) for p in ports]
+    assert chosen is not None, f"Service {service} has no port to the guest's SSH (targetPort 22): ports {listed}"
+    assert chosen.node_port, (
+        f"Service {service} (type {svc.spec.type}) gives its SSH port no NodePort: the VM is not reachable from outside"
+    )
     node = cluster.kube.core.list_node().items[0]
-    address = next(a.address for a in node.status.addresses if a.type == "InternalIP")
-    return address, port
+    address = next((a.address for a in node.status.addresses if a.type == "InternalIP"), None)
+    assert address, f"node {node.metadata.name} reports no InternalIP address"
+    return address, chosen.node_port
 
 
 @dataclass(frozen=True)

@@ -174,3 +174,18 @@ def test_a_closed_port_is_waited_out_while_the_evidence_is_not_conclusive(monkey
 def test_the_banner_is_returned_when_sshd_answers(monkeypatch):
     monkeypatch.setattr(d21, "banner", lambda address, port: "SSH-2.0-OpenSSH_10.0p2 Debian-7")
     assert d21.wait_banner("172.18.0.2", 30022, 10, FakeGuest(endpoints=1)).startswith("SSH-2.0-OpenSSH")
+
+
+def _service(name: str, *ports: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": {"ports": list(ports)}}
+
+
+def test_the_ssh_service_is_found_by_the_port_it_reaches_not_the_one_it_exposes():
+    # A group exposing SSH on 2222 (targetPort 22) is graded like ours (port 22, no targetPort).
+    web = _service("web", {"port": 80, "targetPort": 8080})
+    theirs = _service("vm-ssh", {"port": 2222, "targetPort": 22})
+    assert d21.ssh_service_of([web, theirs])["metadata"]["name"] == "vm-ssh"
+    assert d21.ssh_service_of([web, _service("ours", {"port": 22})])["metadata"]["name"] == "ours"
+    assert d21.ssh_service_of([_service("named", {"port": 2200, "targetPort": "ssh"})])["metadata"]["name"] == "named"
+    with pytest.raises(AssertionError, match="no Service to the guest's SSH"):
+        d21.ssh_service_of([web, _service("wrong", {"port": 22, "targetPort": 2222})])
