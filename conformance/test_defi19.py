@@ -320,26 +320,8 @@ def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, si
     broken = images.publish_site_version("broken", Status(), cluster.local_spec)
     before = cluster.helm().history(suite.target.release, namespace)[-1]
     images_before = {c.image for p in cluster.kube.core.list_namespaced_pod(namespace).items for c in p.spec.containers}
-    staging = f"{namespace}-staging"[:63]
-    workflow = release.ReleaseWorkflow(
-        release.ReleasePlan(
-            chart=suite.chart,
-            values=values,
-            image_tag=broken,
-            staging=staging,
-            production=namespace,
-            release_name=suite.target.release,
-            kubeconfig=cluster.kubeconfig,
-            context=cluster.kube.context,
-            suite=release.DEFAULT_SUITE,
-            helm_timeout=150,
-            size="small",
-        ),
-        cluster.kube,
-        cluster.helm(),
-        cluster.kubectl_command(),
-        Status(),
-    )
+    staging = staging_of(namespace)
+    workflow = release_workflow(suite, cluster, namespace, values, broken)
     scenario = load.Scenario.site(site, "Browser", scheme="https", site=suite.target.site)  # HTTP is redirected
     with load.run(scenario, users=4, duration=timeouts.RELEASE) as running:
         running.wait_requests(40, timeout=timeouts.LOAD_SPAWN)
@@ -372,6 +354,58 @@ def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, si
         return Check(staging not in names, state=f"namespace {staging} still there")
 
     wait_for("the staging namespace to be deleted", staging_gone, timeout=timeouts.NAMESPACE_DELETE)
+
+
+@pytest.mark.disruptive
+@pytest.mark.needs("list", "secrets")
+@pytest.mark.requirement("D19.5", "a working release passes staging and is installed in production")
+def test_working_release_reaches_production(suite, cluster, namespace, values, site, record_property):
+    """The other way of the gate: a workflow that stops every release (a staging test that never
+    passes) keeps production safe and never installs an update, which the défi asks for too."""
+    if cluster.local_spec is None or suite.target.deployed:
+        pytest.skip("builds another version and installs a staging namespace: the local cluster only")
+    version = images.publish_site_version("v2", Status(), cluster.local_spec)
+    before = cluster.helm().history(suite.target.release, namespace)[-1]
+    report = release_workflow(suite, cluster, namespace, values, version).run()
+    record_property("release_steps", [(name, ok, "" if ok else detail[-3000:]) for name, ok, detail in report.steps])
+    record_property("staging_images", sorted(report.staging_images))
+    assert report.promoted, f"a working version ({version}) was not installed in production:\n{report.text()}"
+    after = cluster.helm().history(suite.target.release, namespace)[-1]
+    assert after["revision"] > before["revision"], (before, after)
+    for component in ("api", "public"):
+        resolved = stack.resolve(cluster, namespace, suite.target.component(component))
+        pods = stack.ready_pods(cluster, namespace, resolved.selector)
+        running = sorted({c.image for p in pods for c in p.spec.containers})
+        # each pod runs the release in one of its containers (a group's sidecar keeps its own image)
+        assert pods and all(any(version in c.image for c in p.spec.containers) for p in pods), (
+            f"production's {component} pods should run the release ({version}), found {running}"
+        )
+    answer = access.wait_http(
+        "production after the release", lambda: site.request("GET", "/", scheme="https"), timeout=timeouts.HTTP_READY
+    )
+    assert answer.status == 200, answer
+
+
+def staging_of(namespace: str) -> str:
+    return f"{namespace}-staging"[:63]
+
+
+def release_workflow(suite, cluster, namespace: str, values, tag: str) -> release.ReleaseWorkflow:
+    """`kubedefis release` of the images tagged `tag`, from the namespace's stage to production."""
+    plan = release.ReleasePlan(
+        chart=suite.chart,
+        values=values,
+        image_tag=tag,
+        staging=staging_of(namespace),
+        production=namespace,
+        release_name=suite.target.release,
+        kubeconfig=cluster.kubeconfig,
+        context=cluster.kube.context,
+        suite=release.DEFAULT_SUITE,
+        helm_timeout=150,
+        size="small",
+    )
+    return release.ReleaseWorkflow(plan, cluster.kube, cluster.helm(), cluster.kubectl_command(), Status())
 
 
 @pytest.mark.needs("list", "secrets")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import copy
 import os
+import re
 import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -168,8 +169,14 @@ class Helm:
         return command
 
     def test(self, release: str, namespace: str, timeout: float = 300) -> str:
-        """`helm test` (pyhelm3 has no wrapper for it); raises with the test pods' logs on failure."""
-        return run([*self._command(), "test", release, "-n", namespace, "--logs", f"--timeout={int(timeout)}s"]).stdout
+        """`helm test` (pyhelm3 has no wrapper for it); raises CommandError naming the failed pods.
+
+        Not `--logs`: Helm reads the logs once every test has run, after a `hook-succeeded` delete
+        policy has removed the pods that passed, and then fails on them ("unable to get pod logs for
+        kd-test-db-denied: pods ... not found"): a release whose tests all pass was never promoted.
+        A failed test pod is kept by that policy; `failed_test_pods` names them for their logs.
+        """
+        return run([*self._command(), "test", release, "-n", namespace, f"--timeout={int(timeout)}s"]).stdout
 
     def template_sources(
         self, chart: Path, release: str, values: dict[str, Any], namespace: str = "default"
@@ -202,3 +209,8 @@ class Helm:
     def history(self, release: str, namespace: str) -> list[dict]:
         out = run([*self._command(), "history", release, "-n", namespace, "-o", "yaml"]).stdout
         return yaml.safe_load(out) or []
+
+
+def failed_test_pods(output: str) -> list[str]:
+    """The test pods `helm test` reports failed (`pod kd-test-http failed`), in its order."""
+    return list(dict.fromkeys(re.findall(r"\bpod (\S+) failed\b", output)))

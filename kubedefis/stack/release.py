@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from kubedefis.core import kube, manifests, paths
-from kubedefis.core.errors import KubedefisError
-from kubedefis.core.helm import Helm, merge_values
+from kubedefis.core.errors import CommandError, KubedefisError
+from kubedefis.core.helm import Helm, failed_test_pods, merge_values
 from kubedefis.core.shell import Status, run
 from kubedefis.stack import deploy
 
@@ -167,8 +167,19 @@ class ReleaseWorkflow:
     def helm_test(self) -> tuple[bool, str]:
         try:
             return True, self.helm.test(self.plan.release_name, self.plan.staging, timeout=self.plan.helm_timeout)
+        except CommandError as exc:
+            logs = [self.pod_log(pod) for pod in failed_test_pods(exc.output)]
+            return False, "\n".join([str(exc), *logs])
         except KubedefisError as exc:
             return False, str(exc)
+
+    def pod_log(self, pod: str) -> str:
+        """A staging pod's log, for a failed step's report (what there is of it)."""
+        try:
+            text = self.client.core.read_namespaced_pod_log(pod, self.plan.staging, tail_lines=40)
+        except Exception as exc:  # the report says why not; the step has failed already
+            return f"--- {pod}: no log ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        return f"--- {pod}:\n{text}"
 
     def promote(self) -> None:
         self.label_restricted(self.plan.production)

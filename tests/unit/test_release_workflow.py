@@ -10,6 +10,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+import kubedefis.core.helm as helm_module
+from kubedefis.core.errors import CommandError
+from kubedefis.core.helm import Helm, failed_test_pods
 from kubedefis.core.shell import Status
 from kubedefis.stack.release import ReleasePlan, ReleaseReport, ReleaseWorkflow
 
@@ -107,3 +112,40 @@ def test_staging_ran_reads_the_tag_whatever_the_registry_or_digest() -> None:
     assert not ReleaseReport(staging_images={"kubedefis/site:0123abcd-v2-rc"}).staging_ran(TAG)
     assert not ReleaseReport(staging_images={"registry.local:5000/site"}).staging_ran(TAG)
     assert not ReleaseReport(staging_images={"kubedefis/site:0123abcd-broken"}).staging_ran("broken")
+
+
+def test_helm_test_failures_name_the_failed_pods_and_show_their_logs() -> None:
+    output = "NAME: kd\nPhase: Failed\nError: 1 error occurred:\n\t* pod kd-test-http failed\n\n"
+    assert failed_test_pods(output) == ["kd-test-http"]
+    assert failed_test_pods("Phase: Succeeded\n") == []
+
+    class FailingHelm:
+        def test(self, release: str, namespace: str, timeout: float = 300) -> str:
+            raise CommandError(["helm", "test", release], 1, output)
+
+    logs = {("kd-test-http", "kd-staging"): "expected /api/stats to count cars, found 0"}
+    workflow = ReleaseWorkflow.__new__(ReleaseWorkflow)
+    plan = Workflow([]).plan
+    core = SimpleNamespace(read_namespaced_pod_log=lambda pod, ns, tail_lines: logs[(pod, ns)])
+    workflow.plan, workflow.helm, workflow.client = plan, FailingHelm(), SimpleNamespace(core=core)  # type: ignore[assignment]
+
+    ok, detail = workflow.helm_test()
+
+    assert not ok
+    assert "--- kd-test-http:\nexpected /api/stats to count cars, found 0" in detail
+
+
+def test_helm_test_is_run_without_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--logs` fails on a passing run: the chart's hook-succeeded policy deleted the pods it reads.
+    seen: list[list[str]] = []
+
+    def run(command: list[str], **_: Any) -> Any:
+        seen.append(command)
+        return SimpleNamespace(stdout="Phase: Succeeded")
+
+    monkeypatch.setattr(helm_module, "run", run)
+    helm = Helm.__new__(Helm)
+    helm.executable, helm.kubeconfig, helm.context = Path("helm"), None, None  # type: ignore[assignment]
+
+    assert helm.test("kd", "kd-staging", timeout=150) == "Phase: Succeeded"
+    assert seen == [["helm", "test", "kd", "-n", "kd-staging", "--timeout=150s"]]
