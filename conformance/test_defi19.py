@@ -326,10 +326,7 @@ def test_broken_release_stopped_at_staging(suite, cluster, namespace, values, si
     with load.run(scenario, users=4, duration=timeouts.RELEASE) as running:
         running.wait_requests(40, timeout=timeouts.LOAD_SPAWN)
         report = workflow.run()
-        record_property(
-            "release_steps", [(name, ok, "" if ok else detail[-3000:]) for name, ok, detail in report.steps]
-        )
-        record_property("staging_images", sorted(report.staging_images))
+        record_release(record_property, report)
         # The stop must be the broken version's doing: staging ran it (a chart that ignores the
         # release's tag is stopped too, but it never tested, and could never ship, a new version).
         assert report.staging_ran(broken), f"staging never ran the release's image (tag {broken}):\n{report.text()}"
@@ -367,8 +364,7 @@ def test_working_release_reaches_production(suite, cluster, namespace, values, s
     version = images.publish_site_version("v2", Status(), cluster.local_spec)
     before = cluster.helm().history(suite.target.release, namespace)[-1]
     report = release_workflow(suite, cluster, namespace, values, version).run()
-    record_property("release_steps", [(name, ok, "" if ok else detail[-3000:]) for name, ok, detail in report.steps])
-    record_property("staging_images", sorted(report.staging_images))
+    record_release(record_property, report)
     assert report.promoted, f"a working version ({version}) was not installed in production:\n{report.text()}"
     after = cluster.helm().history(suite.target.release, namespace)[-1]
     assert after["revision"] > before["revision"], (before, after)
@@ -377,13 +373,19 @@ def test_working_release_reaches_production(suite, cluster, namespace, values, s
         pods = stack.ready_pods(cluster, namespace, resolved.selector)
         running = sorted({c.image for p in pods for c in p.spec.containers})
         # each pod runs the release in one of its containers (a group's sidecar keeps its own image)
-        assert pods and all(any(version in c.image for c in p.spec.containers) for p in pods), (
+        assert pods and all(any(release.has_tag(c.image, version) for c in p.spec.containers) for p in pods), (
             f"production's {component} pods should run the release ({version}), found {running}"
         )
     answer = access.wait_http(
         "production after the release", lambda: site.request("GET", "/", scheme="https"), timeout=timeouts.HTTP_READY
     )
     assert answer.status == 200, answer
+
+
+def record_release(record_property, report: release.ReleaseReport) -> None:
+    """Each step (a failed one with the tail of its output) and the images staging ran, in the report."""
+    record_property("release_steps", [(name, ok, "" if ok else detail[-3000:]) for name, ok, detail in report.steps])
+    record_property("staging_images", sorted(report.staging_images))
 
 
 def staging_of(namespace: str) -> str:

@@ -157,8 +157,7 @@ def ssh_endpoint(cluster, namespace: str, service: str) -> tuple[str, int]:
     """A node's address and the Service's NodePort: how a tenant outside the cluster reaches the VM."""
     svc = cluster.kube.core.read_namespaced_service(service, namespace)
     ports = svc.spec.ports or []
-    ssh = [p for p in ports if reaches_ssh(p.port, p.target_port)]
-    chosen = ssh[0] if ssh else None
+    chosen = next((p for p in ports if reaches_ssh(p.port, p.target_port)), None)
     listed = [(p.port, p.target_port) for p in ports]
     assert chosen is not None, f"Service {service} has no port to the guest's SSH (targetPort 22): ports {listed}"
     assert chosen.node_port, (

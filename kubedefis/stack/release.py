@@ -66,8 +66,13 @@ class ReleaseReport:
         return "\n".join(lines)
 
     def staging_ran(self, tag: str) -> bool:
-        """Whether a staging pod ran an image of this tag (`repo:tag` or `repo:tag@digest`)."""
-        return any(image.rsplit("/", 1)[-1].split("@", 1)[0].endswith(f":{tag}") for image in self.staging_images)
+        """Whether a staging pod ran an image of this tag."""
+        return any(has_tag(image, tag) for image in self.staging_images)
+
+
+def has_tag(image: str, tag: str) -> bool:
+    """Whether an image reference (`registry:5000/repo:tag` or `repo:tag@digest`) carries this tag."""
+    return image.rsplit("/", 1)[-1].split("@", 1)[0].endswith(f":{tag}")
 
 
 @dataclass
@@ -196,50 +201,55 @@ class ReleaseWorkflow:
     def run(self) -> ReleaseReport:
         report = ReleaseReport()
         try:
+            self._steps(report)
+        finally:  # whatever stopped the steps (an API error too), staging's images are read and it goes
+            self._finish(report)
+        return report
+
+    def _steps(self, report: ReleaseReport) -> None:
+        """Each step in turn, until one fails (its output kept in the report) or production is upgraded."""
+        try:
             with self.status.step(f"install {self.plan.image_tag} into staging ({self.plan.staging})"):
                 self.install_staging()
             report.add("staging install", True)
         except KubedefisError as exc:
             report.add("staging install", False, str(exc))
-            return self._finish(report)
+            return
         # A chart that ignores the release's tag installs the old version: staging would test it
         # and production would be "upgraded" to a version nobody tested.
-        ran = self.staging_images()
+        report.staging_images = self.staging_images()
         tag = self.plan.image_tag
-        runs_it = ReleaseReport(staging_images=ran).staging_ran(tag)
-        report.add(
-            "staging runs the new version",
-            runs_it,
-            "" if runs_it else f"no staging pod runs an image tagged {tag}: " + (", ".join(sorted(ran)) or "no pods"),
-        )
+        runs_it = report.staging_ran(tag)
+        ran = ", ".join(sorted(report.staging_images)) or "no pods"
+        report.add("staging runs the new version", runs_it, "" if runs_it else f"no staging pod runs {tag}: {ran}")
         if not runs_it:
-            return self._finish(report)
+            return
         with self.status.step("conformance subset on staging"):
             ok, out = self.conformance()
         report.add("conformance on staging", ok, out)
         if not ok:
-            return self._finish(report)
+            return
         with self.status.step("helm test on staging"):
             ok, out = self.helm_test()
         report.add("helm test on staging", ok, out)
         if not ok:
-            return self._finish(report)
+            return
         try:
             with self.status.step(f"upgrade production ({self.plan.production})"):
                 self.promote()
             report.add("production upgrade", True)
         except KubedefisError as exc:
             report.add("production upgrade", False, str(exc))
-        return self._finish(report)
 
     def staging_images(self) -> set[str]:
         """The images of staging's pods, init containers included, as their specs name them."""
         pods = self.client.core.list_namespaced_pod(self.plan.staging).items
         return {c.image for p in pods for c in [*(p.spec.init_containers or []), *p.spec.containers]}
 
-    def _finish(self, report: ReleaseReport) -> ReleaseReport:
-        report.staging_images = self.staging_images()
-        if not self.plan.keep_staging:
-            with self.status.step(f"delete staging ({self.plan.staging})"):
-                self.delete_staging()
-        return report
+    def _finish(self, report: ReleaseReport) -> None:
+        try:  # what staging ran at the end (a failed install's pods too), read before it goes
+            report.staging_images = self.staging_images()
+        finally:
+            if not self.plan.keep_staging:
+                with self.status.step(f"delete staging ({self.plan.staging})"):
+                    self.delete_staging()

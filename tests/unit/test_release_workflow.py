@@ -84,7 +84,7 @@ def test_a_chart_that_ignores_the_tag_is_stopped_before_anything_is_tested() -> 
     ]
     assert workflow.calls == ["install kd-staging", "delete staging"]
     assert not report.promoted and not report.staging_ran(TAG)
-    assert f"no staging pod runs an image tagged {TAG}" in report.text()
+    assert f"no staging pod runs {TAG}" in report.text()
     assert "staging ran: kubedefis/site:0123abcd" in report.text()
 
 
@@ -149,3 +149,15 @@ def test_helm_test_is_run_without_logs(monkeypatch: pytest.MonkeyPatch) -> None:
 
     assert helm.test("kd", "kd-staging", timeout=150) == "Phase: Succeeded"
     assert seen == [["helm", "test", "kd", "-n", "kd-staging", "--timeout=150s"]]
+
+
+def test_staging_is_deleted_even_when_its_pods_cannot_be_listed() -> None:
+    workflow = Workflow([])
+
+    def api_away(namespace: str) -> Any:
+        raise ConnectionError("API server away")
+
+    workflow.client.core.list_namespaced_pod = api_away
+    with pytest.raises(ConnectionError):
+        workflow.run()
+    assert workflow.calls[-1] == "delete staging"
