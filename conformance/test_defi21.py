@@ -13,6 +13,7 @@ Not in `tox -e ci` (a VM under emulation takes a core; the budget is full): `tox
 
 from __future__ import annotations
 
+import copy
 import datetime
 import re
 import socket
@@ -43,6 +44,11 @@ LOGIN_PROMPT = re.compile(r"login: *$", re.MULTILINE)  # the getty's prompt, pri
 CLOUD_INIT_FINISHED = re.compile(r"^.*Cloud-init v\. \S+ finished at .*$", re.MULTILINE)
 # A Ready VMI's launcher pod is Ready: its Service lists it within seconds, unless it selects nothing.
 ENDPOINTS_AFTER_READY = 30 * timeouts.SCALE
+# D21.6 asks for copies of the hand-in's VM one at a time until the quota refuses one. A quota that
+# still admits this many more than the hand-in's VM cannot be told from no quota by a bounded check.
+EXTRA_VMS_AT_MOST = 8
+# The copies' launcher pods are pinned to a node label nobody has: an admitted copy takes no CPU.
+NO_NODE = {"kubedefis.io/no-such-node": "quota-check"}
 
 
 def handin_objects(handin: Path) -> list[dict[str, Any]]:
@@ -434,24 +440,99 @@ def test_stop_start_keeps_persistent_data(cluster, namespace, tenant, tenant_key
     assert wait_ssh(tenant_key, address, port, "cat /data/marker", timeouts.VM_BOOT, guest).strip() == token
 
 
-@pytest.mark.requirement("D21.6", "the tenant's quota refuses a VM beyond its count")
-def test_quota_refuses_one_vm_too_many(cluster, namespace, tenant):
-    (quota,) = manifests.find(tenant["objects"], "ResourceQuota")
-    allowed = int(quota["spec"]["hard"]["count/virtualmachines.kubevirt.io"])
-    template = vm_of(tenant["objects"])
-    extra = []
-    for index in range(allowed):  # the hand-in's VM already counts: the last of these is one too many
-        vm = {**template, "metadata": {"name": f"extra-{index}"}}
-        vm["spec"] = {**template["spec"], "runStrategy": "Halted"}  # counted, not run: no CPU taken
-        extra.append(vm)
-    refused = []
-    for vm in extra:
+def extra_vm(template: dict[str, Any], name: str) -> dict[str, Any]:
+    """A copy of the hand-in's VM that runs nowhere: same size, image and quota footprint, its launcher
+    pod pinned to no node, without the tenant's persistent disks (a copy must not touch their data)
+    and without the labels their Services select."""
+    spec = copy.deepcopy(template["spec"])
+    spec.pop("dataVolumeTemplates", None)
+    spec.pop("running", None)  # the older field; one of the two only
+    spec["runStrategy"] = "Always"  # created and started: quotas on pods, CPU or memory count it too
+    pod = spec["template"].setdefault("spec", {})
+    claims = {v["name"] for v in pod.get("volumes", []) if "persistentVolumeClaim" in v or "dataVolume" in v}
+    pod["volumes"] = [v for v in pod.get("volumes", []) if v["name"] not in claims]
+    devices = pod.setdefault("domain", {}).setdefault("devices", {})
+    devices["disks"] = [d for d in devices.get("disks", []) if d["name"] not in claims]
+    pod["nodeSelector"] = {**(pod.get("nodeSelector") or {}), **NO_NODE}
+    spec["template"]["metadata"] = {"labels": {"kubedefis.io/quota-check": name}}
+    return {"apiVersion": template["apiVersion"], "kind": "VirtualMachine", "metadata": {"name": name}, "spec": spec}
+
+
+def refusals(cluster, namespace: str, name: str) -> list[str]:
+    """What KubeVirt and the API said about a VM that did not start: its and its VMI's failed
+    conditions, and the warnings recorded about either (virt-controller's "Error creating pod")."""
+    said = []
+    for plural in ("virtualmachines", "virtualmachineinstances"):
         try:
-            manifests.apply(cluster.kubectl_command(), namespace, [vm])
-        except CommandError as exc:
-            refused.append((vm["metadata"]["name"], str(exc)))
-    assert [name for name, _ in refused] == [f"extra-{allowed - 1}"], refused
-    assert "exceeded quota" in refused[0][1]
+            shown = cluster.kube.custom.get_namespaced_custom_object(*KUBEVIRT, namespace, plural, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                continue
+            raise
+        said += [c["message"] for c in shown.get("status", {}).get("conditions", []) if c.get("message")]
+    events = cluster.kube.core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
+    said += [e.message for e in events.items if e.type == "Warning" and e.message]
+    return said
+
+
+def admission(cluster, namespace: str, name: str) -> Check[str]:
+    """An extra VM admitted (its launcher pod exists, Pending on no node) or refused by a quota."""
+    if launcher_pods(cluster, namespace, name):
+        return Check(True, "admitted", "launcher pod created")
+    said = refusals(cluster, namespace, name)
+    by_quota = [m for m in said if "quota" in m.lower()]
+    if by_quota:
+        return Check(True, by_quota[0])
+    return Check(False, state="; ".join(said) or "no launcher pod yet, nothing refused")
+
+
+def quotas_shown(cluster, namespace: str) -> str:
+    quotas = cluster.kube.core.list_namespaced_resource_quota(namespace).items
+    return "; ".join(f"{q.metadata.name} {q.spec.hard}" for q in quotas) or "no ResourceQuota"
+
+
+@pytest.mark.requirement(
+    "D21.6",
+    f"the tenant's quota refuses one VM too many (VMs, pods or their CPU and memory; within {EXTRA_VMS_AT_MOST} more)",
+)
+def test_quota_refuses_one_vm_too_many(cluster, namespace, tenant, running, record):
+    """Copies of the hand-in's VM are asked for one at a time until a quota refuses one, whatever it
+    counts: the VMs themselves (the API refuses the VM) or their launcher pods' count, CPU or memory
+    (virt-controller's pod is refused; the VM says why). Each copy is pinned to no node. The hand-in's
+    VM runs first (`running`): its launcher pod is counted before any copy is asked for."""
+    template = vm_of(tenant["objects"])
+    asked: list[str] = []
+    admitted = 0
+    refusal = None
+    try:
+        while refusal is None and admitted <= EXTRA_VMS_AT_MOST:
+            name = f"quota-extra-{len(asked)}"
+            try:
+                manifests.apply(cluster.kubectl_command(), namespace, [extra_vm(template, name)])
+            except CommandError as exc:
+                assert "quota" in str(exc).lower(), f"a copy of the hand-in's VM was refused, not by a quota: {exc}"
+                refusal = str(exc)
+                break
+            asked.append(name)
+            verdict = wait_for(
+                f"extra vm {name}: launcher pod created, or refused by a quota",
+                lambda name=name: admission(cluster, namespace, name),
+                timeout=timeouts.VM_ADMISSION,
+                interval=2,
+            )
+            if verdict == "admitted":
+                admitted += 1
+            else:
+                refusal = verdict
+    finally:
+        if asked:
+            cluster.kubectl_run("delete", "vm", *asked, "-n", namespace, "--wait=false", "--ignore-not-found")
+    record("quota_extra_vms_admitted", admitted)
+    assert refusal is not None, (
+        f"expected a quota to refuse a VM; found {admitted} VMs admitted beyond the hand-in's, none refused "
+        f"(quotas in the tenant's namespace: {quotas_shown(cluster, namespace)})"
+    )
+    record("quota_refusal", refusal)
 
 
 @pytest.fixture(scope="module")

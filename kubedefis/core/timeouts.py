@@ -49,4 +49,5 @@ EVALUATION = 300 * SCALE  # the grader's pod loading the model and scoring the h
 KUBEVIRT_INSTALL = 600 * SCALE  # operator Available, then API, controller, handler up: CR Deployed (119 s here)
 VM_READY = 300 * SCALE  # VirtualMachine created -> launcher pod scheduled, QEMU started, VMI Ready (15-21 s here)
 VM_BOOT = 300 * SCALE  # under emulation: kernel, systemd, cloud-init, sshd (SSH banner 73-76 s after creation here)
+VM_ADMISSION = 60 * SCALE  # one more VM: virt-controller creates its VMI and launcher pod, or a quota refuses them
 CONSOLE_ANSWER = 60 * SCALE  # Enter on a booted guest's serial console -> its getty's login prompt back

@@ -17,13 +17,22 @@ T = TypeVar("T")
 
 
 class WaitTimeout(KubedefisError):
-    """The condition did not hold before the deadline; `last` is the last state observed."""
+    """The condition did not hold before the deadline; `last` is the last state observed.
 
-    def __init__(self, what: str, timeout: float, last: str, evidence: str = "") -> None:
+    `reason` is set when the wait stopped before its deadline because waiting longer could not help
+    (a crash loop, a refused key): the message then says so, not "timed out", so that a group is not
+    sent to raise a deadline that played no part.
+    """
+
+    def __init__(self, what: str, timeout: float, last: str, evidence: str = "", reason: str = "") -> None:
         self.what = what
         self.last = last
         self.evidence = evidence
-        message = f"timed out after {timeout:.0f}s waiting for {what}; last state: {last}"
+        self.reason = reason
+        if reason:
+            message = f"gave up after {timeout:.0f}s waiting for {what}: {reason}; last state: {last}"
+        else:
+            message = f"timed out after {timeout:.0f}s waiting for {what}; last state: {last}"
         if evidence:
             message += f"\n{evidence}"
         super().__init__(message)
@@ -62,7 +71,7 @@ def wait_for(
                 return check.value
             if fail_fast and (reason := fail_fast(check)):
                 raise WaitTimeout(
-                    what, timeout - (deadline - time.monotonic()), f"{last} ({reason})", evidence() if evidence else ""
+                    what, timeout - (deadline - time.monotonic()), last, evidence() if evidence else "", reason
                 )
         except WaitTimeout:
             raise

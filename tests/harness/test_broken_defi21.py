@@ -1,5 +1,6 @@
 """Défi 21: the module fails on a VM without the tenant's key, a tenant without quota, an SSH Service
-that selects nothing, a tenant without network isolation.
+that selects nothing, a tenant without network isolation; and passes a quota that counts something
+else than VMs (their instances, or their pods' CPU), as another group's hand-in may.
 
 Each variant changes the hand-in, then runs the module on the local cluster (KubeVirt installed once,
 cached; a VM booted under emulation each: minutes). D21.5 (stop and start) is left out: it would only
@@ -9,7 +10,7 @@ fail again where D21.4 already did, after another boot.
 from __future__ import annotations
 
 import pytest
-from requirements import caught
+from requirements import PASSED, caught, run
 from variants import broken_handin, of_kind
 
 
@@ -47,3 +48,27 @@ def service_selects_nothing(docs):
 def test_defi21_catches(mutate, request, pytester, tmp_path):
     root = broken_handin(tmp_path, "defi21", mutate)
     caught(request, pytester, "test_defi21.py", "--handin", str(root), "-k", "not stop_start")
+
+
+def quota_on_instances_only(docs):
+    """The quota counts running VMs (their VMI), not VMs: one runs, a second is refused when it starts."""
+    for quota in of_kind(docs, "ResourceQuota"):
+        quota["spec"]["hard"] = {"count/virtualmachineinstances.kubevirt.io": "1"}
+
+
+def quota_on_cpu_only(docs):
+    """The quota counts only CPU requests: the hand-in's VM's launcher (107m here) fits in 200m, a
+    second one's pod is refused."""
+    for quota in of_kind(docs, "ResourceQuota"):
+        quota["spec"]["hard"] = {"requests.cpu": "200m"}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [pytest.param(quota_on_instances_only, id="vmis"), pytest.param(quota_on_cpu_only, id="cpu")],
+)
+def test_defi21_passes_a_quota_counted_otherwise(mutate, pytester, tmp_path):
+    """D21.6 holds whatever the quota counts, as long as it refuses one VM too many."""
+    root = broken_handin(tmp_path, "defi21", mutate)
+    found = run(pytester, "test_defi21.py", "--handin", str(root), "-k", "quota")
+    assert found == {"D21.6": PASSED}, found

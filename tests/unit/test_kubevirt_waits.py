@@ -189,3 +189,86 @@ def test_the_ssh_service_is_found_by_the_port_it_reaches_not_the_one_it_exposes(
     assert d21.ssh_service_of([_service("named", {"port": 2200, "targetPort": "ssh"})])["metadata"]["name"] == "named"
     with pytest.raises(AssertionError, match="no Service to the guest's SSH"):
         d21.ssh_service_of([web, _service("wrong", {"port": 22, "targetPort": 2222})])
+
+
+# D21.6: the copies of the hand-in's VM that a quota must refuse.
+
+
+def _handin_vm() -> dict:
+    return d21.vm_of(d21.handin_objects(paths.REPO_ROOT / "defis"))
+
+
+def test_an_extra_vm_runs_nowhere_and_leaves_the_tenants_disk_and_services_alone():
+    vm = _handin_vm()
+    extra = d21.extra_vm(vm, "quota-extra-0")
+    spec = extra["spec"]["template"]["spec"]
+    assert extra["metadata"] == {"name": "quota-extra-0"}
+    assert extra["spec"]["runStrategy"] == "Always"  # started: its launcher pod is counted by pod quotas
+    assert spec["nodeSelector"] == d21.NO_NODE
+    assert not [v for v in spec["volumes"] if "persistentVolumeClaim" in v]
+    assert [d["name"] for d in spec["domain"]["devices"]["disks"]] == [v["name"] for v in spec["volumes"]]
+    # not selected by the tenant's SSH Service
+    assert extra["spec"]["template"]["metadata"]["labels"] == {"kubedefis.io/quota-check": "quota-extra-0"}
+    assert extra["spec"].get("instancetype") == vm["spec"].get("instancetype")  # the same size
+    assert vm == _handin_vm()  # the hand-in's VM itself is untouched
+
+
+@dataclass
+class FakeEvent:
+    type: str
+    message: str
+
+
+class FakeKube:
+    """The API as D21.6 reads it: launcher pods, the VM's and VMI's conditions, Warning events."""
+
+    def __init__(self, pods: int = 0, conditions: dict[str, list[dict]] | None = None, events=()) -> None:
+        self.pods, self.conditions, self.events = pods, conditions or {}, list(events)
+        self.core, self.custom = self, self
+
+    def list_namespaced_pod(self, namespace, label_selector):
+        pod = type("Pod", (), {"metadata": type("Meta", (), {"deletion_timestamp": None})()})()
+        return type("List", (), {"items": [pod] * self.pods})()
+
+    def get_namespaced_custom_object(self, group, version, namespace, plural, name):
+        if plural not in self.conditions:
+            from kubernetes.client.exceptions import ApiException
+
+            raise ApiException(status=404)
+        return {"status": {"conditions": self.conditions[plural]}}
+
+    def list_namespaced_event(self, namespace, field_selector):
+        return type("List", (), {"items": self.events})()
+
+
+class FakeCluster:
+    def __init__(self, kube: FakeKube) -> None:
+        self.kube = kube
+
+
+QUOTA_POD = (
+    'failed to create virtual machine pod: pods "virt-launcher-quota-extra-0-x" is forbidden: exceeded quota: '
+    "vm-hosting, requested: requests.cpu=110m, used: requests.cpu=1450m, limited: requests.cpu=1500m"
+)
+
+QUOTA_VMI = "Error creating VMI: exceeded quota: vmis, requested: count/virtualmachineinstances.kubevirt.io=1"
+
+
+@pytest.mark.parametrize(
+    ("kube", "done", "value"),
+    [
+        (FakeKube(pods=1), True, "admitted"),
+        (FakeKube(conditions={"virtualmachineinstances": [{"type": "Synchronized", "message": QUOTA_POD}]}), True,
+         QUOTA_POD),
+        (FakeKube(conditions={"virtualmachines": []}, events=[FakeEvent("Warning", QUOTA_VMI)]), True, QUOTA_VMI),
+        (FakeKube(events=[FakeEvent("Normal", "exceeded quota in a Normal event is not a refusal")]), False, None),
+        (FakeKube(conditions={"virtualmachineinstances": [{"type": "Synchronized", "message": "no disk"}]}), False,
+         None),
+    ],
+    ids=["launcher-pod-created", "pod-refused-by-quota", "vmi-refused-by-quota", "normal-event", "other-failure"],
+)  # fmt: skip
+def test_an_extra_vm_is_admitted_or_refused_by_a_quota_only(kube, done, value):
+    check = d21.admission(FakeCluster(kube), "tenant", "quota-extra-0")
+    assert (check.done, check.value) == (done, value)
+    if not done:
+        assert check.state  # what was said, for the wait's last state
