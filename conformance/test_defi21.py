@@ -74,8 +74,11 @@ def tenant_key(tmp_path_factory) -> Path:
 
 
 def vm_of(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    (vm,) = manifests.find(objects, "VirtualMachine")
-    return vm
+    """The hand-in's VM: its first VirtualMachine (a hand-in offering several is graded on the first)."""
+    vms = manifests.find(objects, "VirtualMachine")
+    kinds = ", ".join(sorted({str(o.get("kind")) for o in objects})) or "nothing"
+    assert vms, f"expected a VirtualMachine in the hand-in, found {kinds}"
+    return vms[0]
 
 
 def reaches_ssh(port: Any, target_port: Any) -> bool:
@@ -123,6 +126,10 @@ def vmi_state(vmi: dict[str, Any]) -> str:
 
 def condition(vmi: dict[str, Any], kind: str) -> bool:
     return any(c["type"] == kind and c["status"] == "True" for c in vmi.get("status", {}).get("conditions", []))
+
+
+def agent_reported_os(vmi: dict[str, Any]) -> bool:
+    return condition(vmi, "AgentConnected") and bool((vmi.get("status", {}).get("guestOSInfo") or {}).get("id"))
 
 
 def wait_vmi(cluster, namespace: str, name: str, ready_when, what: str, timeout: float) -> dict[str, Any]:
@@ -383,9 +390,11 @@ def test_vm_running_and_ready(running, record):
     " and its agent reports its OS",
 )  # fmt: skip
 def test_guest_boots_and_agent_reports(cluster, namespace, tenant, running):
-    vmi = wait_vmi(cluster, namespace, tenant["vm"], lambda v: condition(v, "AgentConnected"), "agent connected",
+    # virt-handler sets AgentConnected first and fills guestOSInfo at a later sync (session 17 read it
+    # empty once, just after the condition): wait for both, then judge what the agent reported.
+    vmi = wait_vmi(cluster, namespace, tenant["vm"], agent_reported_os, "agent connected, its OS reported",
                    timeouts.VM_BOOT)  # fmt: skip
-    assert vmi["status"].get("guestOSInfo", {}).get("id") == "debian", vmi["status"].get("guestOSInfo")
+    assert vmi["status"]["guestOSInfo"]["id"] == "debian", vmi["status"]["guestOSInfo"]
 
     def marker() -> Check[str]:
         log = console_log(cluster, namespace, tenant["vm"])

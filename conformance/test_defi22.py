@@ -89,18 +89,51 @@ def _apply(cluster, namespace: str, objects: list[dict[str, Any]]) -> None:
     )
 
 
+@dataclass(frozen=True)
+class RuntimeRef:
+    """The runtime a TrainJob names: a ClusterTrainingRuntime (the default) or a namespaced TrainingRuntime."""
+
+    kind: str
+    name: str
+
+
+def runtime_ref(job: dict[str, Any]) -> RuntimeRef:
+    ref = (job.get("spec") or {}).get("runtimeRef") or {}
+    assert ref.get("name"), f"the TrainJob {manifests.name_of(job)} names no runtime (spec.runtimeRef.name)"
+    return RuntimeRef(ref.get("kind") or "ClusterTrainingRuntime", ref["name"])
+
+
 @pytest.fixture(scope="module")
-def runtime(handin, cluster, namespace, kubeflow_installed):
-    """The hand-in's ClusterTrainingRuntime and claim, applied (the TrainJob is applied by `training`)."""
+def runtime(handin, cluster, namespace, kubeflow_installed) -> RuntimeRef:
+    """The hand-in applied but its TrainJob (applied by `training`): its runtime, claim, anything else.
+
+    The runtime is the one the TrainJob names, from the hand-in or already on the cluster.
+    """
     objects = [o for o in handin_objects(handin) if o["kind"] != "TrainJob"]
-    (runtime_obj,) = manifests.find(objects, "ClusterTrainingRuntime")
     _apply(cluster, namespace, objects)
-    return runtime_obj["metadata"]["name"]
+    return runtime_ref(the_trainjob(handin))
+
+
+def read_runtime(cluster, namespace: str, ref: RuntimeRef) -> dict[str, Any]:
+    """The runtime as the cluster serves it; a clear failure when it has none of that name."""
+    try:
+        if ref.kind == "TrainingRuntime":
+            return cluster.kube.custom.get_namespaced_custom_object(*TRAINER, namespace, "trainingruntimes", ref.name)
+        return cluster.kube.custom.get_cluster_custom_object(*TRAINER, "clustertrainingruntimes", ref.name)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise AssertionError(
+                f"the TrainJob names the {ref.kind} {ref.name}, which neither the hand-in nor the cluster has"
+            ) from None
+        raise
 
 
 def the_trainjob(handin: Path) -> dict[str, Any]:
-    (job,) = manifests.find(handin_objects(handin), "TrainJob")
-    return job
+    """The hand-in's TrainJob: its first (a hand-in with several is graded on the first)."""
+    objects = handin_objects(handin)
+    jobs = manifests.find(objects, "TrainJob")
+    assert jobs, f"expected a TrainJob in the hand-in, found {', '.join(sorted({str(o.get('kind')) for o in objects}))}"
+    return jobs[0]
 
 
 def read_trainjob(cluster, namespace: str, name: str) -> dict[str, Any]:
@@ -265,14 +298,40 @@ def evaluate(cluster, namespace: str, claim: str, job_name: str, timeout: float)
     return json.loads(log.strip().splitlines()[-1])
 
 
-def model_claim(handin: Path) -> str:
-    (claim,) = manifests.find(handin_objects(handin), "PersistentVolumeClaim")
-    return claim["metadata"]["name"]
+def runtime_pod_specs(runtime_obj: dict[str, Any]) -> list[dict[str, Any]]:
+    jobs = (((runtime_obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("replicatedJobs") or []
+    return [((j.get("template") or {}).get("spec") or {}).get("template", {}).get("spec") or {} for j in jobs]
+
+
+def runtime_containers(runtime_obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for pod in runtime_pod_specs(runtime_obj) for c in pod.get("containers") or []]
+
+
+def model_claim(handin: Path, runtime_obj: dict[str, Any]) -> str:
+    """The claim the model is saved on: the one the runtime's pods mount, else the hand-in's only one."""
+    mounted = list(
+        dict.fromkeys(
+            v["persistentVolumeClaim"]["claimName"]
+            for pod in runtime_pod_specs(runtime_obj)
+            for v in pod.get("volumes") or []
+            if "persistentVolumeClaim" in v
+        )
+    )
+    if len(mounted) == 1:
+        return mounted[0]
+    claims = [c["metadata"]["name"] for c in manifests.find(handin_objects(handin), "PersistentVolumeClaim")]
+    candidates = mounted or claims
+    assert len(candidates) == 1, (
+        f"expected one claim for the model; the runtime's pods mount {mounted or 'none'}, "
+        f"the hand-in has {claims or 'none'}"
+    )
+    return candidates[0]
 
 
 @pytest.fixture(scope="module")
-def evaluation(handin, cluster, namespace, training) -> dict[str, Any]:
-    return evaluate(cluster, namespace, model_claim(handin), training.name, timeouts.EVALUATION)
+def evaluation(handin, cluster, namespace, runtime, training) -> dict[str, Any]:
+    claim = model_claim(handin, read_runtime(cluster, namespace, runtime))
+    return evaluate(cluster, namespace, claim, training.name, timeouts.EVALUATION)
 
 
 # --- requirements ---------------------------------------------------------------------------------------
@@ -301,12 +360,12 @@ def test_controllers_available(cluster, kubeflow_installed, record):
 
 
 @pytest.mark.requirement("D22.2", "the hand-in's ClusterTrainingRuntime exists: torch policy, our training image")
-def test_runtime_exists(cluster, runtime):
-    found = cluster.kube.custom.get_cluster_custom_object(*TRAINER, "clustertrainingruntimes", runtime)
-    assert "torch" in (found["spec"].get("mlPolicy") or {}), f"{runtime} has no torch policy: {found['spec']}"
-    jobs = found["spec"]["template"]["spec"]["replicatedJobs"]
-    images = [c["image"] for j in jobs for c in j["template"]["spec"]["template"]["spec"]["containers"]]
-    assert images, f"{runtime} runs no container"
+def test_runtime_exists(cluster, namespace, runtime):
+    found = read_runtime(cluster, namespace, runtime)
+    spec = found.get("spec") or {}
+    assert "torch" in (spec.get("mlPolicy") or {}), f"{runtime.name} has no torch policy: {spec}"
+    images = [c.get("image") for c in runtime_containers(found)]
+    assert images, f"{runtime.name} runs no container"
 
 
 @pytest.mark.requirement("D22.3", "the TrainJob runs as a JobSet of 2 pods that rendezvous (both ranks joined)")

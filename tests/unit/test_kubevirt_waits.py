@@ -272,3 +272,10 @@ def test_an_extra_vm_is_admitted_or_refused_by_a_quota_only(kube, done, value):
     assert (check.done, check.value) == (done, value)
     if not done:
         assert check.state  # what was said, for the wait's last state
+
+
+def test_the_agent_has_reported_once_its_os_is_there_too():
+    connected = {"type": "AgentConnected", "status": "True"}
+    assert not d21.agent_reported_os({"status": {"conditions": [connected], "guestOSInfo": {}}})  # seen live
+    assert not d21.agent_reported_os({"status": {"conditions": [], "guestOSInfo": {"id": "debian"}}})
+    assert d21.agent_reported_os({"status": {"conditions": [connected], "guestOSInfo": {"id": "debian"}}})
