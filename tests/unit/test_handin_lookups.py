@@ -83,24 +83,25 @@ def test_the_model_claim_is_the_one_the_runtime_mounts():
     assert d22.model_claim(DEFIS, _runtime()) == "mnist-models"
 
 
-def test_the_model_claim_among_several_is_the_mounted_one(monkeypatch):
+def _with_a_second_claim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our hand-in plus a claim `mnist-data` that no pod of the runtime mounts."""
     objects = d22.handin_objects(DEFIS)
     (claim,) = manifests.find(objects, "PersistentVolumeClaim")
     data = copy.deepcopy(claim)
     data["metadata"]["name"] = "mnist-data"
     monkeypatch.setattr(d22, "handin_objects", lambda handin: [*objects, data])
+
+
+def test_the_model_claim_among_several_is_the_mounted_one(monkeypatch):
+    _with_a_second_claim(monkeypatch)
     assert d22.model_claim(DEFIS, _runtime()) == "mnist-models"
 
 
 def test_an_ambiguous_model_claim_says_what_it_found(monkeypatch):
-    objects = d22.handin_objects(DEFIS)
-    (claim,) = manifests.find(objects, "PersistentVolumeClaim")
-    data = copy.deepcopy(claim)
-    data["metadata"]["name"] = "mnist-data"
+    _with_a_second_claim(monkeypatch)
     runtime = _runtime()
     for pod in d22.runtime_pod_specs(runtime):
         pod["volumes"] = []  # the runtime mounts nothing: the claim must come from the hand-in alone
-    monkeypatch.setattr(d22, "handin_objects", lambda handin: [*objects, data])
     with pytest.raises(AssertionError, match=r"mount none, the hand-in has \['mnist-models', 'mnist-data'\]"):
         d22.model_claim(DEFIS, runtime)
 
