@@ -39,7 +39,13 @@ def _cluster_down(args: argparse.Namespace, status: Status) -> None:
     # Deleting needs only kind: build nothing else (kind itself is cached after the first run).
     name = args.name or os.environ.get("KUBEDEFIS_CLUSTER", provider.DEFAULT_NAME)
     kind = gobuild.build(gobuild.tool("kind"), status).binary()
-    if name not in subprocess.run([str(kind), "get", "clusters"], capture_output=True, text=True).stdout.split():
+    # A stopped engine hides the cluster's node (kind then lists nothing): start it before deciding
+    # there is nothing to delete, which said "no kind cluster" and left the cluster in place.
+    engine.ensure_docker(status)
+    listed = subprocess.run([str(kind), "get", "clusters"], capture_output=True, text=True)
+    if listed.returncode != 0:
+        raise KubedefisError(f"cannot list kind clusters: {listed.stderr.strip()}")
+    if name not in listed.stdout.split():
         status.info(f"no kind cluster named {name!r}")
         return
     with status.step(f"Deleting kind cluster {name!r}"):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from kubedefis.core import paths
 from kubedefis.core.errors import KubedefisError
-from kubedefis.core.manifests import selects
+from kubedefis.core.manifests import quantity, selects
 from kubedefis.core.waits import Check, wait_for
 
 
@@ -175,16 +177,6 @@ def job_complete(kube: Kube, namespace: str, name: str) -> Check[Any]:
     return Check("Complete" in conds and conds["Complete"].status == "True", job, state)
 
 
-def job_failed(check: Check[Any]) -> str | None:
-    job = check.value
-    if job is None:
-        return None
-    for cond in job.status.conditions or []:
-        if cond.type == "Failed" and cond.status == "True":
-            return f"job failed: {cond.reason} {cond.message or ''}".strip()
-    return None
-
-
 def pod_ready(pod: Any) -> bool:
     """A pod (client model) whose Ready condition is True and that is not being deleted."""
     if pod.metadata.deletion_timestamp:
@@ -197,16 +189,62 @@ def pod_ready(pod: Any) -> bool:
 SUITE_NAMESPACE_LABEL = "kubedefis.io/created-by=conformance"
 
 
-def _room_may_come(kube: Kube, namespace: str) -> bool:
-    others = kube.core.list_namespace().items
-    return any(
-        ns.metadata.name != namespace
+def _room_may_come(kube: Kube, namespace: str, pod: Any) -> bool:
+    """Whether a pod the scheduler refused may get a node's room once other stages of the suite go.
+
+    Room comes only from namespaces that go away: one already Terminating, or another stage of the
+    suite (another lane). Whatever else holds the node (kube-system, an add-on such as KubeVirt, a
+    stack `make up` deployed, this stage's own pods) stays; a pod that would not fit beside it on any
+    node waits for nothing (measured: a hand-in's migrate Job Pending for "Insufficient cpu" beside
+    défi 21's add-ons cost the whole 300 s). Without the rights to read nodes, the answer is whether
+    any namespace may go, as before.
+    """
+    going = {
+        ns.metadata.name
+        for ns in kube.core.list_namespace().items
+        if ns.metadata.name != namespace
         and (
             ns.status.phase == "Terminating"
             or (ns.metadata.labels or {}).get("kubedefis.io/created-by") == "conformance"
         )
-        for ns in others
-    )
+    }
+    if not going:
+        return False
+    try:
+        nodes = [n for n in kube.core.list_node().items if not n.spec.unschedulable]
+        running = kube.core.list_pod_for_all_namespaces(
+            field_selector="status.phase!=Succeeded,status.phase!=Failed"
+        ).items
+    except ApiException:
+        return True
+    wanted = pod_requests(pod)
+    for node in nodes:
+        staying = [p for p in running if p.spec.node_name == node.metadata.name and p.metadata.namespace not in going]
+        allocatable = node.status.allocatable or {}
+        if all(
+            sum((pod_requests(p).get(resource, Decimal(0)) for p in staying), Decimal(0)) + amount
+            <= (quantity(allocatable.get(resource)) or Decimal(0))
+            for resource, amount in wanted.items()
+        ):
+            return True
+    return False
+
+
+def pod_requests(pod: Any) -> dict[str, Decimal]:
+    """What the scheduler counts for a pod (client model): its containers' CPU and memory requests
+    summed, or its largest init container's if larger, plus the runtime class's overhead."""
+    counted: dict[str, Decimal] = {}
+    for resource in ("cpu", "memory"):
+
+        def asked(container: Any, resource: str = resource) -> Decimal:
+            requests = (container.resources.requests if container.resources else None) or {}
+            return quantity(requests.get(resource)) or Decimal(0)
+
+        main = sum((asked(c) for c in pod.spec.containers or []), Decimal(0))
+        init = max((asked(c) for c in pod.spec.init_containers or []), default=Decimal(0))
+        overhead = quantity((pod.spec.overhead or {}).get(resource)) or Decimal(0)
+        counted[resource] = max(main, init) + overhead
+    return counted
 
 
 # Waiting reasons that no amount of waiting fixes: the node lacks the image, the spec is wrong.
@@ -235,6 +273,11 @@ def _still_coming(pods: list[Any]) -> list[str]:
     return [pod.metadata.name for pod in _stage_pods(pods) if not pod_ready(pod)]
 
 
+def _owned_by_job(pod: Any, job: str) -> bool:
+    owners = getattr(pod.metadata, "owner_references", None) or []
+    return any(o.kind == "Job" and getattr(o, "name", None) == job for o in owners)
+
+
 def _failed_with_everything_up(job: str, pods: list[Any]) -> bool:
     """Whether an attempt of the Job started after the namespace's other pods were all Ready, and failed."""
     since = None
@@ -245,10 +288,9 @@ def _failed_with_everything_up(job: str, pods: list[Any]) -> bool:
             return False  # not Ready, or no time to compare with: let the attempts run
         since = at if since is None else max(since, at)
     for pod in pods:
-        owners = getattr(pod.metadata, "owner_references", None) or []
         started = getattr(pod.status, "start_time", None)
         if (
-            any(o.kind == "Job" and getattr(o, "name", None) == job for o in owners)
+            _owned_by_job(pod, job)
             and getattr(pod.status, "phase", None) == "Failed"
             and started is not None
             and (since is None or started >= since)
@@ -314,7 +356,7 @@ def _waiting_past_dependency(
     return None
 
 
-def why_stuck(kube: Kube, namespace: str, waited_for: Dependency | None = None) -> str | None:
+def why_stuck(kube: Kube, namespace: str, waited_for: Dependency | None = None, job: str | None = None) -> str | None:
     """Why the namespace's pods or Jobs will not come up by waiting longer, or None while they still may.
 
     A stage that cannot come up (an image the node lacks, a container crash-looping, a Job that
@@ -322,6 +364,10 @@ def why_stuck(kube: Kube, namespace: str, waited_for: Dependency | None = None) 
     up) is reported within about a minute, with what was found, instead of waiting out a Helm or
     rollout deadline. Pods waiting for CPU are given that minute only when no other stage of the
     suite may free some (see _room_may_come).
+
+    With `job`, what is waited for is that Job (a hand-in's migrations, a backup): only it and its
+    pods are judged. A group's other pods are not the Job's to wait for: its site may restart until
+    the migrations are in, and a broken add-on beside it must not stop a backup.
     """
     now = datetime.datetime.now(datetime.UTC)
     pods = kube.core.list_namespaced_pod(namespace).items
@@ -330,10 +376,12 @@ def why_stuck(kube: Kube, namespace: str, waited_for: Dependency | None = None) 
         if found:
             return found
     coming = _still_coming(pods)
-    for job in kube.batch.list_namespaced_job(namespace).items:
-        for cond in job.status.conditions or []:
+    for found_job in kube.batch.list_namespaced_job(namespace).items:
+        if job is not None and found_job.metadata.name != job:
+            continue
+        for cond in found_job.status.conditions or []:
             if cond.type == "Failed" and cond.status == "True":
-                return f"job {job.metadata.name} failed: {cond.reason} {cond.message or ''}".strip()
+                return f"job {found_job.metadata.name} failed: {cond.reason} {cond.message or ''}".strip()
         # Attempts that failed while the pods they wait for (the database) were still coming up
         # are no pattern yet: the Job retries up to its backoffLimit. An attempt running now may
         # be the one that gets through (the database became reachable during it): the Job is
@@ -341,17 +389,16 @@ def why_stuck(kube: Kube, namespace: str, waited_for: Dependency | None = None) 
         # The controller often starts the next attempt in the sync that counts the last failure
         # (its back-off already spent while the attempt ran): "between attempts" may never be seen.
         # An attempt that started with every other pod Ready and still failed is judgement enough.
-        active = job.status.active or 0
+        active = found_job.status.active or 0
         if (
-            (job.status.failed or 0) >= JOB_ATTEMPTS_BEFORE_GIVING_UP
+            (found_job.status.failed or 0) >= JOB_ATTEMPTS_BEFORE_GIVING_UP
             and not coming
-            and (not active or _failed_with_everything_up(job.metadata.name, pods))
+            and (not active or _failed_with_everything_up(found_job.metadata.name, pods))
         ):
-            logs = pod_logs(kube, namespace, f"job-name={job.metadata.name}", tail=8)
-            return f"job {job.metadata.name}: {job.status.failed} attempts failed\n{logs}"
-    room_may_come: bool | None = None
+            logs = pod_logs(kube, namespace, f"job-name={found_job.metadata.name}", tail=8)
+            return f"job {found_job.metadata.name}: {found_job.status.failed} attempts failed\n{logs}"
     for pod in pods:
-        if pod.metadata.deletion_timestamp:
+        if pod.metadata.deletion_timestamp or (job is not None and not _owned_by_job(pod, job)):
             continue
         name = pod.metadata.name
         for cs in [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]:
@@ -365,11 +412,9 @@ def why_stuck(kube: Kube, namespace: str, waited_for: Dependency | None = None) 
         scheduled = next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
         if scheduled and scheduled.status == "False" and scheduled.reason == "Unschedulable":
             since = scheduled.last_transition_time or pod.metadata.creation_timestamp
-            if since and (now - since).total_seconds() > UNSCHEDULABLE_GRACE:
-                if room_may_come is None:
-                    room_may_come = _room_may_come(kube, namespace)
-                if not room_may_come:
-                    return f"pod {name} cannot be scheduled: {scheduled.message}"
+            waited = since is not None and (now - since).total_seconds() > UNSCHEDULABLE_GRACE
+            if waited and not _room_may_come(kube, namespace, pod):
+                return f"pod {name} cannot be scheduled: {scheduled.message}"
     return None
 
 
@@ -458,4 +503,28 @@ def wait_deployment(kube: Kube, namespace: str, name: str, timeout: float) -> An
         lambda: deployment_ready(kube, namespace, name),
         timeout=timeout,
         evidence=lambda: evidence(kube, namespace, name),
+    )
+
+
+def wait_job(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    timeout: float,
+    what: str = "",
+    logs: Callable[[], str] | None = None,
+) -> Any:
+    """Wait for a Job to complete; one that will not (it failed, its pods crash-loop, lack an image or
+    room no other stage will free) stops the wait within about a minute, with why (why_stuck)."""
+
+    def shown() -> str:
+        found = evidence(kube, namespace, name)
+        return f"{found}\n{logs()}" if logs else found
+
+    return wait_for(
+        what or f"job {namespace}/{name}",
+        lambda: job_complete(kube, namespace, name),
+        timeout=timeout,
+        evidence=shown,
+        fail_fast=lambda _: why_stuck(kube, namespace, job=name),
     )

@@ -32,18 +32,14 @@ def apply_handin(cluster: ClusterHandle, namespace: str, folder: Path) -> list[d
 
     The course runs its migrate Job before looking at the site; here, beside the other lanes, the
     Job can wait minutes for CPU, and a check started meanwhile would grade a database without tables.
+    A Job that will not end by waiting (it failed, its pods crash-loop, lack an image or CPU that no
+    other stage will free) stops the wait within about a minute, with why (kube.why_stuck).
     """
     objects = manifests.load([folder])
     manifests.apply(cluster.kubectl_command(), namespace, objects)
     for job in manifests.find(objects, "Job"):
         name = job["metadata"]["name"]
-        wait_for(
-            f"the hand-in's Job {name}",
-            lambda n=name: kube.job_complete(cluster.kube, namespace, n),  # type: ignore[misc]
-            timeout=timeouts.JOB,
-            evidence=lambda n=name: kube.evidence(cluster.kube, namespace, n),  # type: ignore[misc]
-            fail_fast=kube.job_failed,
-        )
+        kube.wait_job(cluster.kube, namespace, name, timeouts.JOB, f"the hand-in's Job {name}")
     return objects
 
 

@@ -434,14 +434,7 @@ def run_backup_job(db: Database, kind: str, command: list[str] | None, *, timeou
         return kube.pod_logs(k, ns, f"job-name={name}", tail=200)
 
     try:
-        wait_for(
-            f"job {name} ({' '.join(command)})",
-            lambda: kube.job_complete(k, ns, name),
-            timeout=timeout,
-            interval=1.0,
-            fail_fast=kube.job_failed,
-            evidence=lambda: kube.evidence(k, ns, name) + "\n" + logs(),
-        )
+        kube.wait_job(k, ns, name, timeout, f"job {name} ({' '.join(command)})", logs=logs)
     except Exception as exc:
         raise KubedefisError(f"{kind} failed: {exc}") from exc
     return JobRun(name, logs(), time.monotonic() - start)

@@ -15,7 +15,6 @@ import yaml
 
 from kubedefis.core import kube, paths, timeouts
 from kubedefis.core.errors import KubedefisError
-from kubedefis.core.waits import wait_for
 
 Obj = dict[str, Any]
 # pytester gives each run a temporary HOME: point the inner runs at the real build cache (and so
@@ -103,10 +102,4 @@ def install_group_chart(
         cluster.helm().upgrade_install(chart, release, namespace, values, timeout=timeouts.HELM)
     except KubedefisError as exc:  # helm only says "context deadline exceeded": show why
         pytest.fail(f"{exc}\n{kube.evidence(cluster.kube, namespace)}")
-    wait_for(
-        f"the migration Job of {release} in {namespace}",
-        lambda: kube.job_complete(cluster.kube, namespace, job),
-        timeout=timeouts.JOB,
-        evidence=lambda: kube.evidence(cluster.kube, namespace, job.rsplit("-", 1)[0]),
-        fail_fast=kube.job_failed,
-    )
+    kube.wait_job(cluster.kube, namespace, job, timeouts.JOB, f"the migration Job of {release} in {namespace}")

@@ -39,11 +39,17 @@ def test_every_job_of_the_hand_in_is_awaited_by_its_name(handle, monkeypatch):
     assert asked == [("ns", "site-migrate")]
 
 
-def test_a_failed_job_stops_the_wait_with_its_reason(handle, monkeypatch):
-    failed = SimpleNamespace(status=SimpleNamespace(conditions=[SimpleNamespace(type="Failed", status="True",
-                                                                                reason="BackoffLimitExceeded",
-                                                                                message="")]))  # fmt: skip
-    monkeypatch.setattr(kube, "job_complete", lambda client, namespace, name: Check(False, failed, "failed"))
+def test_a_job_that_will_not_end_stops_the_wait_with_why(handle, monkeypatch):
+    """The wait asks kube.why_stuck about that Job only (its failure, its pods), not the whole hand-in."""
+    asked: list[tuple[str, str | None]] = []
+
+    def stuck(client, namespace, waited_for=None, job=None):
+        asked.append((namespace, job))
+        return "pod site-migrate-x cannot be scheduled: 0/1 nodes are available: 1 Insufficient cpu"
+
+    monkeypatch.setattr(kube, "job_complete", lambda client, namespace, name: Check(False, None, "0 succeeded"))
+    monkeypatch.setattr(kube, "why_stuck", stuck)
     monkeypatch.setattr(kube, "evidence", lambda *args: "")
-    with pytest.raises(KubedefisError, match="BackoffLimitExceeded"):
+    with pytest.raises(KubedefisError, match="Insufficient cpu"):
         stage.apply_handin(handle, "ns", Path("defis/defi4"))
+    assert asked == [("ns", "site-migrate")]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
+
+from kubernetes.client.exceptions import ApiException
 
 from kubedefis.core import kube
 
@@ -39,6 +42,7 @@ def pod(
         metadata=obj(
             name=name, labels={}, deletion_timestamp=None, creation_timestamp=NOW, owner_references=[obj(kind=owner)]
         ),
+        spec=obj(containers=[resources(cpu="500m", memory="256Mi")], init_containers=[], overhead=None),
         status=obj(
             phase="Running", init_container_statuses=[], container_statuses=list(containers), conditions=conditions
         ),
@@ -50,12 +54,45 @@ def namespace(name: str, phase: str = "Active", suite: bool = False) -> SimpleNa
     return obj(metadata=obj(name=name, labels=labels), status=obj(phase=phase))
 
 
+def resources(cpu: str = "0", memory: str = "0") -> SimpleNamespace:
+    return obj(resources=obj(requests={"cpu": cpu, "memory": memory}))
+
+
+def running(namespace: str, node: str, cpu: str, memory: str = "0") -> SimpleNamespace:
+    """A pod on a node, holding its requests."""
+    return obj(
+        metadata=obj(namespace=namespace),
+        spec=obj(node_name=node, containers=[resources(cpu, memory)], init_containers=[], overhead=None),
+    )
+
+
+def node(name: str = "kind", cpu: str = "2", memory: str = "8Gi") -> SimpleNamespace:
+    return obj(
+        metadata=obj(name=name), spec=obj(unschedulable=None), status=obj(allocatable={"cpu": cpu, "memory": memory})
+    )
+
+
 class FakeKube:
-    def __init__(self, pods: list[Any], jobs: list[Any] = (), namespaces: list[Any] = ()) -> None:  # type: ignore[assignment]
+    def __init__(
+        self,
+        pods: list[Any],
+        jobs: list[Any] = (),  # type: ignore[assignment]
+        namespaces: list[Any] = (),  # type: ignore[assignment]
+        nodes: list[Any] | None = None,
+        on_nodes: list[Any] = (),  # type: ignore[assignment]
+    ) -> None:
         items = lambda values: obj(items=list(values))  # noqa: E731
+
+        def list_node() -> SimpleNamespace:
+            if nodes is None:
+                raise ApiException(status=403, reason="Forbidden")  # a teacher's kubeconfig may not read nodes
+            return items(nodes)
+
         self.core = obj(
             list_namespaced_pod=lambda ns, label_selector="": items(pods),
             list_namespace=lambda: items(namespaces),
+            list_node=list_node,
+            list_pod_for_all_namespaces=lambda field_selector="": items(on_nodes),
             read_namespaced_pod_log=lambda *a, **k: "could not translate host name",
         )
         self.batch = obj(list_namespaced_job=lambda ns: items(jobs))
@@ -121,6 +158,38 @@ def test_unschedulable_pods_wait_while_another_stage_may_free_room() -> None:
     assert kube.why_stuck(going, "ns") is None  # type: ignore[arg-type]
     recent = FakeKube([pod("api-1", unschedulable_for=5)], namespaces=[namespace("ns")])
     assert kube.why_stuck(recent, "ns") is None  # type: ignore[arg-type]
+
+
+def test_unschedulable_pods_wait_only_for_room_that_other_stages_hold() -> None:
+    """Beside another lane, a pod waits only if that lane's going would make room on a node: what
+    kube-system, an add-on (défi 21's KubeVirt) or `make up`'s stack hold does not go (session 17:
+    a hand-in's migrate Job waited 300 s for CPU held by add-ons)."""
+    stuck = pod("kd-migrate-1", unschedulable_for=45)  # asks 500m
+    lanes = [namespace("ns", suite=True), namespace("lane-2", suite=True), namespace("kubevirt")]
+    lane_holds_room = [running("kube-system", "kind", "600m"), running("lane-2", "kind", "1200m")]
+    addons_hold_room = [running("kube-system", "kind", "600m"), running("kubevirt", "kind", "1000m"),
+                        running("lane-2", "kind", "300m")]  # fmt: skip
+    memory_short = [running("kube-system", "kind", "100m", "8000Mi"), running("lane-2", "kind", "100m")]
+    assert kube.why_stuck(FakeKube([stuck], namespaces=lanes, nodes=[node()], on_nodes=lane_holds_room), "ns") is None  # type: ignore[arg-type]
+    found = kube.why_stuck(FakeKube([stuck], namespaces=lanes, nodes=[node()], on_nodes=addons_hold_room), "ns")  # type: ignore[arg-type]
+    assert found and "kd-migrate-1 cannot be scheduled" in found and "Insufficient cpu" in found
+    found = kube.why_stuck(FakeKube([stuck], namespaces=lanes, nodes=[node()], on_nodes=memory_short), "ns")  # type: ignore[arg-type]
+    assert found and "cannot be scheduled" in found
+    # a second node with room left once the lane goes: it may come
+    two_nodes = [node("kind"), node("worker")]
+    on_both = [*addons_hold_room, running("lane-2", "worker", "1800m")]
+    assert kube.why_stuck(FakeKube([stuck], namespaces=lanes, nodes=two_nodes, on_nodes=on_both), "ns") is None  # type: ignore[arg-type]
+    # without the rights to read nodes, another lane may still free room: wait, as before
+    assert kube.why_stuck(FakeKube([stuck], namespaces=lanes, nodes=None), "ns") is None  # type: ignore[arg-type]
+
+
+def test_a_pods_requests_count_its_largest_init_container_and_overhead() -> None:
+    small_init = obj(spec=obj(containers=[resources("200m", "64Mi"), resources("300m")],
+                              init_containers=[resources("400m", "1Gi")], overhead={"cpu": "50m"}))  # fmt: skip
+    counted = kube.pod_requests(small_init)
+    assert counted["cpu"] == Decimal("0.55") and counted["memory"] == Decimal(1024**3)
+    none_asked = obj(spec=obj(containers=[obj(resources=None)], init_containers=None, overhead=None))
+    assert kube.pod_requests(none_asked) == {"cpu": 0, "memory": 0}
 
 
 def test_an_attempt_that_failed_with_everything_up_is_judgement_even_while_the_next_runs() -> None:
@@ -211,3 +280,42 @@ def test_an_init_container_after_one_that_reached_the_database_is_working_not_wa
     slow.status.init_container_statuses = [failed_first, api_token]
     found = kube.why_stuck(FakeKube([_database(ready_for=60), slow]), "ns", waited_for=DATABASE)  # type: ignore[arg-type]
     assert found and "api-token still waits" in found
+
+
+def _job_pod(
+    name: str, job: str, *containers: SimpleNamespace, unschedulable_for: float | None = None
+) -> SimpleNamespace:
+    found = pod(name, *containers, owner="Job", unschedulable_for=unschedulable_for)
+    found.metadata.owner_references[0].name = job
+    return found
+
+
+def test_waiting_for_one_job_judges_that_job_and_its_pods_only() -> None:
+    """A hand-in's migrate Job: the group's site may crash-loop until the tables exist, a broken add-on
+    beside it is not the Job's to wait for; the Job's own pods are judged as any stage's."""
+    migrate = obj(metadata=obj(name="migrate"), status=obj(conditions=[], failed=0, active=1))
+    other = obj(metadata=obj(name="seed"), status=obj(conditions=[obj(type="Failed", status="True",
+                reason="BackoffLimitExceeded", message="")], failed=7))  # fmt: skip
+    site = pod("site-1", container("web", "CrashLoopBackOff", restarts=4))
+    addon = pod("pgadmin-1", container("pgadmin", "ImagePullBackOff"))
+    attempt = _job_pod("migrate-x", "migrate", container("migrate"))
+    around = FakeKube([site, addon, attempt], [migrate, other])
+    assert kube.why_stuck(around, "ns", job="migrate") is None  # type: ignore[arg-type]
+    assert kube.why_stuck(around, "ns") is not None  # type: ignore[arg-type]  # the whole stage: named
+    crashing = _job_pod("migrate-y", "migrate", container("migrate", "CrashLoopBackOff", restarts=3))
+    found = kube.why_stuck(FakeKube([site, crashing], [migrate]), "ns", job="migrate")  # type: ignore[arg-type]
+    assert found and "migrate-y" in found and "crash-loops" in found
+    pending = _job_pod("migrate-z", "migrate", unschedulable_for=45)  # session 17: beside défi 21's add-ons
+    lanes = [namespace("ns", suite=True), namespace("lane-2", suite=True), namespace("kubevirt")]
+    held = [
+        running("kube-system", "kind", "600m"),
+        running("kubevirt", "kind", "1200m"),
+        running("lane-2", "kind", "200m"),
+    ]
+    stuck = FakeKube([site, pending], [migrate], namespaces=lanes, nodes=[node()], on_nodes=held)
+    found = kube.why_stuck(stuck, "ns", job="migrate")  # type: ignore[arg-type]
+    assert found and "migrate-z cannot be scheduled" in found
+    failed = obj(metadata=obj(name="migrate"), status=obj(conditions=[obj(type="Failed", status="True",
+                 reason="BackoffLimitExceeded", message="")], failed=7))  # fmt: skip
+    found = kube.why_stuck(FakeKube([site], [failed, other]), "ns", job="migrate")  # type: ignore[arg-type]
+    assert found and "job migrate failed" in found
