@@ -10,7 +10,6 @@ controller, metrics-server), and readiness waits with deadlines and evidence.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -28,6 +27,7 @@ from kubedefis.core import kube, manifests, paths, versions
 from kubedefis.core.errors import KubedefisError
 from kubedefis.core.shell import Status, run
 from kubedefis.core.waits import Check, wait_for
+from kubedefis.localcluster.lock import file_lock
 from kubedefis.localcluster.nodeimage import manifest_text
 
 DEFAULT_NAME = "kubedefis"
@@ -296,8 +296,7 @@ def install_addons(spec: ClusterSpec, client: kube.Kube, timeout: float) -> None
     stamp = spec.state_dir / "addons.sha256"
     digest = hashlib.sha256((workloads + metrics_api).encode()).hexdigest()
     spec.state_dir.mkdir(parents=True, exist_ok=True)
-    with open(spec.state_dir / "addons.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(spec.state_dir / "addons.lock"):
         if stamp.is_file() and stamp.read_text() == digest and addons_ready(client):
             return
         stamp.unlink(missing_ok=True)
@@ -372,15 +371,23 @@ def delete_cluster(spec: ClusterSpec, status: Status) -> None:
 
 
 def load_images(spec: ClusterSpec, images: list[str], status: Status) -> None:
-    """Copy local docker images into the node (skipping those it already has)."""
-    present = run(["docker", "exec", spec.node_container, "ctr", "-n", "k8s.io", "images", "list", "-q"]).stdout.split()
-    for image in images:
-        image_id = run(["docker", "image", "inspect", "--format", "{{.Id}}", image]).stdout.strip()
-        full = image if "/" in image.split(":")[0] and "." in image.split("/")[0] else f"docker.io/{image}"
-        if full in present and image_id in _node_image_ids(spec, full):
-            continue
-        with status.step(f"Loading {image} into the cluster"):
-            kind_cluster(spec).load_docker_image(image)
+    """Copy local docker images into the node (skipping those it already has).
+
+    One loader per cluster at a time: on a new node the suite's four lanes all start by loading the
+    stack's images, and four copies of each at once took a lane's first stage 130 s longer (session
+    18); the others now wait, then find the images there.
+    """
+    with file_lock(spec.state_dir / ".load.lock", status, "image load"):
+        present = run(
+            ["docker", "exec", spec.node_container, "ctr", "-n", "k8s.io", "images", "list", "-q"]
+        ).stdout.split()
+        for image in images:
+            image_id = run(["docker", "image", "inspect", "--format", "{{.Id}}", image]).stdout.strip()
+            full = image if "/" in image.split(":")[0] and "." in image.split("/")[0] else f"docker.io/{image}"
+            if full in present and image_id in _node_image_ids(spec, full):
+                continue
+            with status.step(f"Loading {image} into the cluster"):
+                kind_cluster(spec).load_docker_image(image)
 
 
 def _node_image_ids(spec: ClusterSpec, ref: str) -> str:
