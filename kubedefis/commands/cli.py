@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 import typing
 
 from kubedefis.commands import db, diagram, grade, kubeflow, kubevirt, release, up, vm
 from kubedefis.core.errors import KubedefisError
-from kubedefis.core.shell import Status
+from kubedefis.core.shell import Status, run
 from kubedefis.localcluster import doctor, engine, gobuild, plan, provider
 from kubedefis.localcluster.lock import build_lock
 from kubedefis.stack import deploy
@@ -42,14 +41,11 @@ def _cluster_down(args: argparse.Namespace, status: Status) -> None:
     # A stopped engine hides the cluster's node (kind then lists nothing): start it before deciding
     # there is nothing to delete, which said "no kind cluster" and left the cluster in place.
     engine.ensure_docker(status)
-    listed = subprocess.run([str(kind), "get", "clusters"], capture_output=True, text=True)
-    if listed.returncode != 0:
-        raise KubedefisError(f"cannot list kind clusters: {listed.stderr.strip()}")
-    if name not in listed.stdout.split():
+    if name not in run([str(kind), "get", "clusters"]).stdout.split():  # a listing that fails raises
         status.info(f"no kind cluster named {name!r}")
         return
     with status.step(f"Deleting kind cluster {name!r}"):
-        subprocess.run([str(kind), "delete", "cluster", "--name", name], check=True, capture_output=True)
+        run([str(kind), "delete", "cluster", "--name", name])
 
 
 def _up(args: argparse.Namespace, status: Status) -> None:

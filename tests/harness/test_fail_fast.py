@@ -76,7 +76,13 @@ def another_lane(cluster, namespace):
     """Another stage of the suite beside this one, as in CI's lanes: room it holds may come, so the
     wait must judge whether that room would be enough, not only that some may come."""
     lane = f"{namespace}-lane"[:63]
-    cluster.kube.core.create_namespace({"metadata": {"name": lane, "labels": {leftovers.CREATED_BY: "conformance"}}})
+    # Labelled and owned as the suite's own namespaces: a run that dies leaves it for the next to delete.
+    metadata = {
+        "name": lane,
+        "labels": {leftovers.CREATED_BY: "conformance"},
+        "annotations": leftovers.owner_annotations(leftovers.me()),
+    }
+    cluster.kube.core.create_namespace({"metadata": metadata})
     yield lane
     cluster.kube.core.delete_namespace(lane)
 
